@@ -1,0 +1,1 @@
+"""The hardware a firmware runs on and the simulator that runs it."""

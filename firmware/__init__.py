@@ -1,0 +1,1 @@
+"""Device firmware: core services and one package per device type."""

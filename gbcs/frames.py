@@ -1,0 +1,335 @@
+"""The GBCS message forms: General Ciphering (MAC header), General Signing (grouping
+header) and General Block Transfer (routing header + GBT block).
+
+`decode_frame` builds the tree of the outer layers, hands the content to the payload
+decoders, and returns the header facts the verifier needs (what is signed, what is
+MAC'd, who the parties are).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from gbcs.content import ContentContext, Decryptor
+from gbcs.cosem import DATETIME_LEN, format_datetime
+from gbcs.errors import GbcsDecodeError
+from gbcs.node import Node
+from gbcs.reader import Reader
+
+GENERAL_CIPHERING = 0xDD
+GENERAL_SIGNING = 0xDF
+GBT_BLOCK = 0xE0
+SECURITY_HEADER = 0x11
+MAC_LEN = 12
+SIGNATURE_LEN = 64
+CRA_NAMES = {1: "command", 2: "response", 3: "alert"}
+
+ContentDecoder = Callable[[Reader, ContentContext], Node]
+DecryptorFactory = Callable[["Header"], "Decryptor | None"]
+
+
+@dataclass(slots=True)
+class Header:
+    """What the outer layers say about a message (offsets are into the message)."""
+
+    form: str  # "general_ciphering", "general_signing" or "gbt"
+    cra: int = 0
+    originator_counter: int = 0
+    originator: bytes = b""
+    recipient: bytes = b""
+    date_time: bytes | None = None
+    message_code: int = 0
+    supplementary_remote_party_id: bytes | None = None
+    supplementary_remote_party_counter: int | None = None
+    supplementary_originator_counter: int | None = None
+    ka_certificate: bytes | None = None
+    content_start: int = 0
+    content_end: int = 0
+    signing_start: int = 0  # the General Signing APDU's DF tag
+    signature_length_at: int = 0  # offset of the signature length byte; -1 if absent
+    signing_end: int = 0  # end of the signature
+    signature: bytes | None = None
+    invocation_counter: int | None = None
+    security_header_at: int = 0
+    mac: bytes | None = None
+    gbt: dict | None = None
+
+    @property
+    def payload_originator_counter(self) -> int:
+        """The counter the payload encryption key is derived with."""
+        if self.supplementary_originator_counter is not None:
+            return self.supplementary_originator_counter
+        return self.originator_counter
+
+    @property
+    def payload_recipient(self) -> bytes:
+        """The recipient the payload encryption key is derived with."""
+        return self.supplementary_remote_party_id or self.recipient
+
+
+def _lv_bytes(r: Reader, name: str, expected: int | None = None,
+              human: Callable[[bytes], str] | None = None) -> tuple[Node, bytes]:
+    """A length-prefixed octet string (BER length) as an `lv` node."""
+    start = r.pos
+    length = r.leaf_ber_len()
+    if expected is not None and length.value not in (0, expected):
+        raise r.fail(f"{name} length must be 0 or {expected}, got {length.value}", name, start)
+    value = r.leaf_bytes("value", length.value)
+    value.human = human(value.value) if human and value.value else value.human
+    return Node(name, "lv", 0, [length, value], start, r.pos - start), value.value
+
+
+def _eui_text(raw: bytes) -> str:
+    return raw.hex().upper()
+
+
+def decode_grouping_header(r: Reader, content: ContentDecoder,
+                           decryptors: DecryptorFactory | None, header: Header) -> Node:
+    """The General Signing APDU from its DF tag to the end of its signature."""
+    start = r.pos
+    header.signing_start = start
+    children: list[Node] = []
+    tag = r.leaf_u8("tag", "general-signing")
+    if tag.value != GENERAL_SIGNING:
+        raise r.fail(f"expected General Signing tag 0xDF, got 0x{tag.value:02X}", "tag", start)
+    children.append(tag)
+    children.append(_transaction_id(r, header))
+    node, header.originator = _lv_bytes(r, "originator_system_title", 8, _eui_text)
+    if len(header.originator) != 8:
+        raise r.fail("originator system title must be 8 bytes", "originator_system_title")
+    children.append(node)
+    node, header.recipient = _lv_bytes(r, "recipient_system_title", 8, _eui_text)
+    if len(header.recipient) != 8:
+        raise r.fail("recipient system title must be 8 bytes", "recipient_system_title")
+    children.append(node)
+    node, date_time = _lv_bytes(r, "date_time", DATETIME_LEN, format_datetime)
+    header.date_time = date_time or None
+    children.append(node)
+    children.append(_other_information(r, header))
+
+    c_start = r.pos
+    c_len = r.leaf_ber_len()
+    body = r.sub(c_len.value, "content")
+    header.content_start, header.content_end = body.pos, body.end
+    ctx = ContentContext(header.message_code, header.cra, header.originator,
+                         header.payload_recipient, header.payload_originator_counter,
+                         decryptors(header) if decryptors else None)
+    try:
+        payload = content(body, ctx)
+    except GbcsDecodeError as err:
+        raise err.within("content")
+    children.append(Node("content", "lv", 0, [c_len, payload], c_start, r.pos - c_start))
+
+    header.signature_length_at = r.pos
+    if r.at_end():
+        # A pre-command (DUIS transform output) ends here: the DCC User appends the
+        # signature length and signature when signing it.
+        header.signature_length_at = -1
+    else:
+        s_start = r.pos
+        s_len = r.leaf_ber_len("length")
+        if s_len.value not in (0, SIGNATURE_LEN):
+            raise r.fail(f"signature length must be 0 or 64, got {s_len.value}", "signature",
+                         s_start)
+        sig = r.leaf_bytes("value", s_len.value)
+        header.signature = sig.value or None
+        children.append(Node("signature", "lv", 0, [s_len, sig], s_start, r.pos - s_start))
+    header.signing_end = r.pos
+    return Node("general_signing", "seq", None, children, start, r.pos - start)
+
+
+def _transaction_id(r: Reader, header: Header) -> Node:
+    start = r.pos
+    length = r.leaf_ber_len()
+    if length.value != 9:
+        raise r.fail(f"transaction id length must be 9, got {length.value}",
+                     "transaction_id", start)
+    cra = r.leaf_u8("cra_flag")
+    if cra.value not in CRA_NAMES:
+        raise r.fail(f"CRA flag must be 1, 2 or 3, got {cra.value}", "transaction_id.cra_flag",
+                     cra.offset)
+    cra.human = CRA_NAMES[cra.value]
+    counter = r.leaf_uint("originator_counter", 8)
+    header.cra, header.originator_counter = cra.value, counter.value
+    return Node("transaction_id", "lv", 0, [length, cra, counter], start, r.pos - start)
+
+
+def _other_information(r: Reader, header: Header) -> Node:
+    """Message code, then by length: supplementary remote party id (10), its counter
+    (18), the supplementary originator counter (26) or a KA certificate (> 26)."""
+    start = r.pos
+    length = r.leaf_ber_len()
+    body = r.sub(length.value, "other_information")
+    if length.value < 2:
+        raise body.fail("other information must hold a 2-byte message code",
+                        "other_information", start)
+    from gbcs.usecases import by_code  # local: keeps the catalogue off the import path
+
+    code = body.leaf_uint("message_code", 2)
+    use_case = by_code(code.value)
+    code.human = f"0x{code.value:04X} {use_case.use_case} {use_case.name}" if use_case \
+        else f"0x{code.value:04X} (unknown message code)"
+    header.message_code = code.value
+    children = [length, code]
+    n = length.value
+    if n not in (2, 10, 18, 26) and n <= 26:
+        raise body.fail(f"other information length {n} is none of 2, 10, 18, 26 or a "
+                        "certificate", "other_information", start)
+    if n >= 10:
+        rp = body.leaf_bytes("supplementary_remote_party_id", 8)
+        rp.human = _eui_text(rp.value)
+        header.supplementary_remote_party_id = rp.value
+        children.append(rp)
+    if n >= 18:
+        rpc = body.leaf_uint("supplementary_remote_party_counter", 8)
+        header.supplementary_remote_party_counter = rpc.value
+        children.append(rpc)
+    if n == 26:
+        oc = body.leaf_uint("supplementary_originator_counter", 8)
+        header.supplementary_originator_counter = oc.value
+        children.append(oc)
+    elif n > 26:
+        from gbcs.der import decode_der
+
+        try:
+            cert = decode_der(body, "supplementary_remote_party_ka_certificate")
+        except GbcsDecodeError as err:
+            raise err.within("other_information")
+        header.ka_certificate = body.buf[cert.offset:cert.offset + cert.size]
+        children.append(cert)
+    body.expect_end("other_information")
+    return Node("other_information", "lv", 0, children, start, r.pos - start)
+
+
+def _empty_fields(r: Reader, names: tuple[str, ...]) -> list[Node]:
+    out = []
+    for name in names:
+        node = r.leaf_u8(name)
+        if node.value != 0:
+            raise r.fail(f"{name} must be empty (0x00) in a MAC header, got 0x{node.value:02X}",
+                         name, node.offset)
+        out.append(node)
+    return out
+
+
+_MAC_HEADER_EMPTY = ("transaction_id", "originator_system_title", "recipient_system_title",
+                     "date_time", "other_information", "key_info")
+
+
+def decode_general_ciphering(r: Reader, content: ContentDecoder,
+                             decryptors: DecryptorFactory | None, header: Header) -> Node:
+    start = r.pos
+    children = [r.leaf_u8("tag", "general-ciphering")]
+    children += _empty_fields(r, _MAC_HEADER_EMPTY)
+    c_start = r.pos
+    c_len = r.leaf_ber_len()
+    body = r.sub(c_len.value, "ciphered_content")
+    header.security_header_at = body.pos
+    sh = body.leaf_u8("security_header")
+    if sh.value != SECURITY_HEADER:
+        raise body.fail(f"security header must be 0x11 (authenticated), got 0x{sh.value:02X}",
+                        "ciphered_content.security_header", sh.offset)
+    sh.human = "authentication only"
+    ic = body.leaf_uint("invocation_counter", 4)
+    header.invocation_counter = ic.value
+    if body.remaining < MAC_LEN:
+        raise body.fail("ciphered content too short for the 12-byte MAC", "ciphered_content")
+    signed = Reader(body.buf, body.pos, body.end - MAC_LEN)
+    try:
+        gs = decode_grouping_header(signed, content, decryptors, header)
+    except GbcsDecodeError as err:
+        raise err.within("ciphered_content.general_signing")
+    signed.expect_end("general_signing")
+    body.pos = signed.pos
+    mac = body.leaf_bytes("mac", MAC_LEN)
+    header.mac = mac.value
+    cc = Node("ciphered_content", "lv", 0, [c_len, sh, ic, gs, mac], c_start, r.pos - c_start)
+    children.append(cc)
+    return Node("general_ciphering", "seq", None, children, start, r.pos - start)
+
+
+def decode_gbt(r: Reader, header: Header) -> Node:
+    """A GBT routing header (General Ciphering with its transaction id, system titles
+    and message code present) followed by one GBT block."""
+    start = r.pos
+    children = [r.leaf_u8("tag", "general-ciphering (GBT routing header)")]
+    children.append(_transaction_id(r, header))
+    node, header.originator = _lv_bytes(r, "originator_system_title", 8, _eui_text)
+    children.append(node)
+    node, header.recipient = _lv_bytes(r, "recipient_system_title", 8, _eui_text)
+    children.append(node)
+    node, date_time = _lv_bytes(r, "date_time", DATETIME_LEN, format_datetime)
+    header.date_time = date_time or None
+    children.append(node)
+    children.append(_other_information(r, header))
+    key_info = r.leaf_u8("key_info")
+    if key_info.value != 0:
+        raise r.fail("key info must be absent (0x00) in a GBT routing header", "key_info",
+                     key_info.offset)
+    children.append(key_info)
+    children.append(_gbt_block(r, header))
+    return Node("gbt", "seq", None, children, start, r.pos - start)
+
+
+def _gbt_block(r: Reader, header: Header) -> Node:
+    start = r.pos
+    tag = r.leaf_u8("tag", "general-block-transfer")
+    if tag.value != GBT_BLOCK:
+        raise r.fail(f"expected GBT block tag 0xE0, got 0x{tag.value:02X}", "block.tag", start)
+    control = r.leaf_u8("block_control")
+    last, streaming, window = bool(control.value & 0x80), bool(control.value & 0x40), \
+        control.value & 0x3F
+    control.human = f"last-block={int(last)} streaming={int(streaming)} window={window}"
+    number = r.leaf_uint("block_number", 2)
+    ack = r.leaf_uint("acknowledged_block_number", 2)
+    d_start = r.pos
+    d_len = r.leaf_ber_len()
+    data = r.leaf_bytes("value", d_len.value)
+    header.gbt = {"last": last, "streaming": streaming, "window": window,
+                  "block_number": number.value, "acknowledged": ack.value,
+                  "data": data.value}
+    block_data = Node("block_data", "lv", 0, [d_len, data], d_start, r.pos - d_start)
+    return Node("block", "seq", None, [tag, control, number, ack, block_data], start,
+                r.pos - start)
+
+
+def decode_frame(data: bytes, content: ContentDecoder,
+                 decryptors: DecryptorFactory | None = None) -> tuple[Node, Header]:
+    """The tree of a whole GBCS message and its header facts; trailing bytes are an
+    error."""
+    r = Reader(data)
+    first = r.peek("tag")
+    if first == GENERAL_SIGNING:
+        header = Header("general_signing")
+        tree = decode_grouping_header(r, content, decryptors, header)
+    elif first == GENERAL_CIPHERING:
+        second = data[1] if len(data) > 1 else -1
+        if second == 0x00:
+            header = Header("general_ciphering")
+            tree = decode_general_ciphering(r, content, decryptors, header)
+        elif second == 0x09:
+            header = Header("gbt")
+            tree = decode_gbt(r, header)
+        else:
+            raise GbcsDecodeError("General Ciphering must continue with 0x00 (MAC header) "
+                                  "or 0x09 (GBT routing header)", 1, "transaction_id")
+    else:
+        raise GbcsDecodeError(f"not a GBCS message: first byte 0x{first:02X} is none of "
+                              "0xDD, 0xDF", 0, "tag")
+    r.expect_end(tree.name)
+    return tree, header
+
+
+def locate_content(data: bytes) -> tuple[ContentContext, int, int]:
+    """The payload context and [start, end) of the content of a whole message."""
+    from gbcs.node import Node as _Node
+
+    def skip(r: Reader, ctx: ContentContext) -> _Node:
+        pos = r.pos
+        return _Node("raw", "bytes", r.rest(), None, pos, r.end - pos)
+
+    _, header = decode_frame(data, skip)
+    ctx = ContentContext(header.message_code, header.cra, header.originator,
+                         header.payload_recipient, header.payload_originator_counter)
+    return ctx, header.content_start, header.content_end

@@ -1,0 +1,1 @@
+"""The ZigBee HAN: ZCL and Smart Energy clusters, CBKE, tunnelling, radios."""

@@ -1,0 +1,1 @@
+"""What a person runs: the smetslab command line, benchmarks and lab tools."""

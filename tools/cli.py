@@ -1,0 +1,199 @@
+"""The `smetslab` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from gbcs import keystore as keystores
+from gbcs.build import mac_header, message_mac_key, sign_grouping_header
+from gbcs.errors import GbcsCryptoError, GbcsDecodeError, GbcsEncodeError, GbcsError
+from gbcs.message import DEFAULT_ACB, decode
+from gbcs.node import Node, encode
+from tools.inputs import InputError, read_inputs
+
+
+def _eui(text: str) -> bytes:
+    try:
+        raw = bytes.fromhex(text.replace("-", "").replace(":", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an EUI-64: {text!r}") from None
+    if len(raw) != 8:
+        raise argparse.ArgumentTypeError(f"an EUI-64 has 8 bytes: {text!r}")
+    return raw
+
+
+def _keystore(path: str | None) -> keystores.Keystore | None:
+    return keystores.load(path) if path else None
+
+
+# -- decode ---------------------------------------------------------------------------------
+
+
+def decode_result(data: bytes, store, acb: bytes) -> dict:
+    """The JSON object `decode --json` prints for one input."""
+    try:
+        msg = decode(data, store, acb)
+    except GbcsDecodeError as err:
+        return {"ok": False, "error": err.as_json(), "roundtrip": False, "tree": None}
+    out = {"ok": True, **msg.summary(), "roundtrip": msg.roundtrip(), "error": None,
+           "tree": msg.tree.to_json()}
+    return out
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    from tools.render import print_message
+
+    store = _keystore(args.keystore)
+    failures = 0
+    for label, data in read_inputs(args.inputs):
+        if isinstance(data, InputError):
+            failures += 1
+            error = {"message": str(data), "offset": 0, "field": "input"}
+            if args.json:
+                print(json.dumps({"input": label, "ok": False, "error": error,
+                                  "roundtrip": False, "tree": None}))
+            else:
+                print(f"{label}: error: {data}", file=sys.stderr)
+            continue
+        if args.json:
+            result = {"input": label, **decode_result(data, store, args.acb)}
+            failures += not result["ok"]
+            print(json.dumps(result))
+            continue
+        try:
+            msg = decode(data, store, args.acb)
+        except GbcsDecodeError as err:
+            failures += 1
+            print(f"{label}: error: {err}", file=sys.stderr)
+            continue
+        print_message(label, msg)
+    return 1 if failures else 0
+
+
+# -- encode and sign ----------------------------------------------------------------------
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    """Read `decode --json` lines (or a file of them) and print each message as hex."""
+    source = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")
+    failures = 0
+    with source:
+        for n, line in enumerate(source, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                tree = obj["tree"] if "tree" in obj else obj
+                print(encode(Node.from_json(tree)).hex().upper())
+            except (ValueError, KeyError, TypeError, GbcsEncodeError) as exc:
+                failures += 1
+                print(f"line {n}: error: {exc}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    """Sign a pre-command with the originator's DS key; with --mac also apply the
+    ACB's MAC header for the recipient device."""
+    try:
+        store = keystores.load(args.keystore)
+    except GbcsCryptoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    failures = 0
+    for label, data in read_inputs(args.inputs):
+        try:
+            if isinstance(data, InputError):
+                raise data
+            msg = decode(data, None, verify=False)
+            h = msg.header
+            if h.form != "general_signing" or h.signature_length_at != -1:
+                raise GbcsEncodeError("not a pre-command (a General Signing APDU without "
+                                      "signature)")
+            signer = args.signer or h.originator
+            keys = [p.private for p in store.keys(signer, keystores.DS) if p.private]
+            if not keys:
+                raise GbcsCryptoError(f"no DS private key for {signer.hex()} in key store")
+            signed = sign_grouping_header(data, keys[0])
+            if args.mac:
+                acb_keys = store.private_keys(args.acb, keystores.KA)
+                device_keys = store.public_keys(h.recipient, keystores.KA)
+                if not acb_keys or not device_keys:
+                    raise GbcsCryptoError("need the ACB's KA private key and the device's "
+                                          "KA certificate for --mac")
+                key = message_mac_key(acb_keys[0], device_keys[0], cra=h.cra,
+                                      originator=h.originator,
+                                      originator_counter=h.originator_counter,
+                                      recipient=h.recipient)
+                signed = mac_header(signed, key, h.originator)
+            print(signed.hex().upper())
+        except (GbcsError, InputError) as exc:
+            failures += 1
+            print(f"{label}: error: {exc}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+# -- bench ----------------------------------------------------------------------------------
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from tools.bench import codec
+
+    if args.target == "codec":
+        result = codec.run(Path(args.rtds) if args.rtds else None,
+                           Path(args.keystore) if args.keystore else None, args.seconds)
+        print(json.dumps(result) if args.json else codec.report(result))
+        return 0 if result["meets_goal"] else 1
+    print(f"unknown benchmark {args.target!r}", file=sys.stderr)
+    return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="smetslab", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("decode", help="decode GBCS messages into a tree of named fields")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="hex, base64, a file, or - for one message per line on stdin")
+    p.add_argument("--keystore", help="key store folder (DCC Boxed layout) or ZAZ1 JSON")
+    p.add_argument("--acb", type=_eui, default=DEFAULT_ACB, help="ACB EUI-64")
+    p.add_argument("--json", action="store_true", help="one JSON object per input")
+    p.set_defaults(func=cmd_decode)
+
+    p = sub.add_parser("encode", help="encode `decode --json` output back into hex")
+    p.add_argument("input", nargs="?", default="-", help="file of JSON lines, or -")
+    p.set_defaults(func=cmd_encode)
+
+    p = sub.add_parser("sign", help="sign pre-commands (and optionally apply the ACB MAC)")
+    p.add_argument("inputs", nargs="+", metavar="INPUT")
+    p.add_argument("--keystore", required=True)
+    p.add_argument("--signer", type=_eui, help="signing remote party (default: originator)")
+    p.add_argument("--mac", action="store_true", help="wrap in the ACB's MAC header")
+    p.add_argument("--acb", type=_eui, default=DEFAULT_ACB)
+    p.set_defaults(func=cmd_sign)
+
+    p = sub.add_parser("bench", help="benchmarks, reported against a same-run baseline")
+    p.add_argument("target", choices=["codec"])
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--rtds", help="RTDS folder (default: ../shared beside the project)")
+    p.add_argument("--keystore", help="RTDS key store folder")
+    p.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except BrokenPipeError:
+        return 1
+    except GbcsCryptoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
