@@ -1,6 +1,6 @@
 """Key stores in the layout DCC Boxed tooling uses.
 
-A folder holds `<eui>[-pp]-<ds|ka>.pem` (certificate: public key) and
+A folder holds `<eui>[-pp]-<ds|ka>.pem` (a certificate, or a bare public key) and
 `<eui>[-pp]-<ds|ka>.key` (PKCS#8 private key), EUI-64 in lower-case hex; `-pp` marks the
 prepayment key-agreement pair a supplier uses for top-ups. The ZAZ1 test PKI JSON
 (`{eui: {digitalSignature|keyAgreement: {serial: {certificate, privateKey, role}}}}`)
@@ -81,7 +81,9 @@ class Keystore:
             slot = found.setdefault((bytes.fromhex(eui_hex), usage, bool(pp)), {})
             data = file.read_bytes()
             try:
-                if ext == "pem":
+                if ext == "pem" and b"BEGIN PUBLIC KEY" in data:
+                    slot["public"] = serialization.load_pem_public_key(data)
+                elif ext == "pem":
                     slot["certificate"] = x509.load_pem_x509_certificate(data)
                 else:
                     slot["private"] = serialization.load_pem_private_key(data, None)
@@ -89,7 +91,8 @@ class Keystore:
                 raise GbcsCryptoError(f"{file}: {exc}") from None
         store = cls()
         for (eui, usage, pp), slot in found.items():
-            store.add(eui, usage, _pair(slot.get("private"), slot.get("certificate")), pp)
+            store.add(eui, usage, _pair(slot.get("private"), slot.get("certificate"),
+                                        slot.get("public")), pp)
         return store
 
     @classmethod
@@ -124,18 +127,22 @@ class Keystore:
             if pair.certificate is not None:
                 (folder / f"{stem}.pem").write_bytes(
                     pair.certificate.public_bytes(serialization.Encoding.PEM))
+            elif pair.private is None:
+                (folder / f"{stem}.pem").write_bytes(pair.public.public_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PublicFormat.SubjectPublicKeyInfo))
             if pair.private is not None:
                 (folder / f"{stem}.key").write_bytes(pair.private.private_bytes(
                     serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                     serialization.NoEncryption()))
 
 
-def _pair(private, certificate) -> KeyPair:
-    if certificate is not None:
+def _pair(private, certificate, public=None) -> KeyPair:
+    if public is None and certificate is not None:
         public = certificate.public_key()
-    elif private is not None:
+    if public is None and private is not None:
         public = private.public_key()
-    else:
+    if public is None:
         raise GbcsCryptoError("key store slot with neither certificate nor key")
     return KeyPair(public=public, private=private, certificate=certificate)
 
