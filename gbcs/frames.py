@@ -13,9 +13,11 @@ from typing import Callable
 
 from gbcs.content import ContentContext, Decryptor
 from gbcs.cosem import DATETIME_LEN, format_datetime
+from gbcs.der import decode_tlv
 from gbcs.errors import GbcsDecodeError
 from gbcs.node import Node
 from gbcs.reader import Reader
+from gbcs.usecases import by_code
 
 GENERAL_CIPHERING = 0xDD
 GENERAL_SIGNING = 0xDF
@@ -164,8 +166,6 @@ def _other_information(r: Reader, header: Header) -> Node:
     if length.value < 2:
         raise body.fail("other information must hold a 2-byte message code",
                         "other_information", start)
-    from gbcs.usecases import by_code  # local: keeps the catalogue off the import path
-
     code = body.leaf_uint("message_code", 2)
     use_case = by_code(code.value)
     code.human = f"0x{code.value:04X} {use_case.use_case} {use_case.name}" if use_case \
@@ -190,10 +190,8 @@ def _other_information(r: Reader, header: Header) -> Node:
         header.supplementary_originator_counter = oc.value
         children.append(oc)
     elif n > 26:
-        from gbcs.der import decode_der
-
         try:
-            cert = decode_der(body, "supplementary_remote_party_ka_certificate")
+            cert = decode_tlv(body, "supplementary_remote_party_ka_certificate")
         except GbcsDecodeError as err:
             raise err.within("other_information")
         header.ka_certificate = body.buf[cert.offset:cert.offset + cert.size]

@@ -18,6 +18,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from gbcs.certificates import GbcsCertificateError, parse_certificate
 from gbcs.crypto import PrivateKey, PublicKey
 from gbcs.errors import GbcsCryptoError
 
@@ -44,11 +45,13 @@ class Keystore:
     """Keys by (EUI-64, usage, prepayment flag)."""
 
     pairs: dict[tuple[bytes, str, bool], list[KeyPair]] = field(default_factory=dict)
+    _devices: dict[bytes, bool] = field(default_factory=dict, repr=False, compare=False)
 
     def add(self, eui: bytes, usage: str, pair: KeyPair, pp: bool = False) -> None:
         if usage not in (DS, KA) or len(eui) != 8:
             raise GbcsCryptoError(f"bad key store entry {eui.hex()} {usage}")
         self.pairs.setdefault((bytes(eui), usage, pp), []).append(pair)
+        self._devices.pop(bytes(eui), None)
 
     def keys(self, eui: bytes, usage: str, pp: bool = False) -> list[KeyPair]:
         return self.pairs.get((bytes(eui), usage, pp), [])
@@ -60,6 +63,15 @@ class Keystore:
     def private_keys(self, eui: bytes, usage: str) -> list[PrivateKey]:
         return [p.private for p in self.keys(eui, usage) + self.keys(eui, usage, True)
                 if p.private is not None]
+
+    def is_device(self, eui: bytes) -> bool:
+        """True when the store holds an SMKI device certificate for `eui`."""
+        known = self._devices.get(eui)
+        if known is None:
+            known = any(_is_device_certificate(pair.certificate)
+                        for usage in (DS, KA) for pair in self.keys(eui, usage))
+            self._devices[eui] = known
+        return known
 
     def euis(self) -> set[bytes]:
         return {eui for eui, _, _ in self.pairs}
@@ -145,6 +157,16 @@ def _pair(private, certificate, public=None) -> KeyPair:
     if public is None:
         raise GbcsCryptoError("key store slot with neither certificate nor key")
     return KeyPair(public=public, private=private, certificate=certificate)
+
+
+def _is_device_certificate(certificate: x509.Certificate | None) -> bool:
+    if certificate is None:
+        return False
+    try:
+        der = certificate.public_bytes(serialization.Encoding.DER)
+        return parse_certificate(der).kind == "device"
+    except GbcsCertificateError:
+        return False
 
 
 def load(path: str | Path) -> Keystore:

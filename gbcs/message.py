@@ -100,17 +100,20 @@ def check_signature(data: bytes, header: Header, keystore: Keystore | None) -> s
     return VALID if any(crypto.verify(k, tbs, header.signature) for k in keys) else INVALID
 
 
-def mac_key_pairs(header: Header, keystore: Keystore, acb: bytes):
-    """(private, public) KA pairs that could have MAC'd this message: the two parties
-    either way round, and for commands the ACB, which MACs on the originator's behalf."""
-    pairs = []
-    for priv_eui, pub_eui in ((header.recipient, header.originator),
-                              (header.originator, header.recipient),
-                              (acb, header.recipient), (header.recipient, acb)):
+def mac_key_pairs(header: Header, keystore: Keystore, acb: bytes) -> tuple[list, list]:
+    """(private, public) KA pairs that could have MAC'd this message: first the two
+    parties either way round; then, unless the originator is a device, the ACB's, which
+    MACs what remote parties send and receives what devices send to them."""
+    parties, broker = [], []
+    candidates = [(header.recipient, header.originator, parties),
+                  (header.originator, header.recipient, parties)]
+    if not keystore.is_device(header.originator):
+        candidates += [(acb, header.recipient, broker), (header.recipient, acb, broker)]
+    for priv_eui, pub_eui, out in candidates:
         for private in keystore.private_keys(priv_eui, KA):
             for public in keystore.public_keys(pub_eui, KA):
-                pairs.append((private, public))
-    return pairs
+                out.append((private, public))
+    return parties, broker
 
 
 def mac_key(private, public, header: Header) -> bytes:
@@ -122,12 +125,14 @@ def mac_key(private, public, header: Header) -> bytes:
 def check_mac(data: bytes, header: Header, keystore: Keystore | None, acb: bytes) -> str:
     if header.mac is None:
         return ABSENT
-    pairs = mac_key_pairs(header, keystore, acb) if keystore else []
-    if not pairs:
+    if keystore is None:
+        return UNVERIFIED
+    parties, broker = mac_key_pairs(header, keystore, acb)
+    if not parties and not broker:
         return UNVERIFIED
     aad = crypto.MAC_AAD_PREFIX + data[header.signing_start:header.signing_end]
     iv = crypto.iv_for(header.originator)
-    for private, public in pairs:
+    for private, public in parties + broker:
         if crypto.mac_valid(mac_key(private, public, header), iv, aad, header.mac):
             return VALID
     return INVALID

@@ -43,7 +43,7 @@ def read_inputs(args: list[str]) -> Iterator[tuple[str, bytes | InputError]]:
                     yield f"stdin:{n}", _try(parse_text, line)
             continue
         path = Path(arg)
-        if path.is_file():
+        if _is_file(path):
             try:
                 raw = path.read_bytes()
             except OSError as exc:
@@ -55,6 +55,13 @@ def read_inputs(args: list[str]) -> Iterator[tuple[str, bytes | InputError]]:
                 yield arg, _try(parse_text, raw.decode("ascii", "replace"))
         else:
             yield arg[:40], _try(parse_text, arg)
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # e.g. a long hex argument is no valid file name
+        return False
 
 
 def _try(fn, value) -> bytes | InputError:
