@@ -5,7 +5,8 @@ Tree shapes (the Data CHOICE tag is always a ``u8`` child named ``type``):
 
 - fixed-size types: ``seq [type, value]`` with an integer leaf (``u8`` .. ``i64``) or,
   for floats, dates and times, a ``bytes`` leaf;
-- octet-string, visible-string, utf8-string: ``lv [type, length, value]``;
+- octet-string: ``seq [type, value]`` with a ``ber_octets`` leaf (A-XDR lengths are
+  BER lengths); visible-string, utf8-string: ``lv [type, length, value]``;
 - bit-string: ``seq [type, bit_count, value]`` (the count is in bits, so it is kept);
 - array, structure: ``count [type, count, element[0], ...]``;
 - compact-array: ``seq [type, type_description, contents]`` where ``contents`` is an
@@ -330,11 +331,12 @@ def _decode_data(r: Reader, name: str, depth: int) -> Node:
         if tag == OCTET_STRING:
             if n == DATETIME_LEN and looks_like_date_time(raw):
                 human = format_date_time(raw)
-                leaf = Node("value", "bytes", raw, None, pos, n, human)
+                leaf = Node("value", "ber_octets", raw, None, start + 1, stop - start - 1, human)
             else:
                 human = octets_human(raw)
-                leaf = Node("value", "bytes", raw, None, pos, n)
-        elif tag == VISIBLE_STRING:
+                leaf = Node("value", "ber_octets", raw, None, start + 1, stop - start - 1)
+            return Node(name, "seq", None, [typ, leaf], start, stop - start, human)
+        if tag == VISIBLE_STRING:
             text = raw.decode("latin-1")
             leaf = Node("value", "text", text, None, pos, n)
             human = '"' + text + '"'
@@ -381,15 +383,25 @@ def _logical_name_pair(first: Node, second: Node) -> None:
     (logical name, script selector) as in scripts: show the logical name as OBIS."""
     t1, t2 = first.children[0].value, second.children[0].value
     if t1 == LONG_UNSIGNED and t2 == OCTET_STRING:
-        raw = second.children[2].value
-        if type(raw) is bytes and len(raw) == 6:
+        raw = octets_of(second)
+        if raw is not None and len(raw) == 6:
             class_id = first.children[1].value
             first.human = f"{class_id} ({class_name(class_id)})"
             second.human = describe_obis(raw)
     elif t1 == OCTET_STRING and t2 == LONG_UNSIGNED:
-        raw = first.children[2].value
-        if type(raw) is bytes and len(raw) == 6:
+        raw = octets_of(first)
+        if raw is not None and len(raw) == 6:
             first.human = describe_obis(raw)
+
+
+def octets_of(node: Node) -> bytes | None:
+    """The octets of a tagged octet-string node (None if it is not one, or if its value
+    has been laid out into sub-fields)."""
+    children = node.children
+    if not children or children[0].value != OCTET_STRING or children[0].name != "type":
+        return None
+    leaf = children[1] if len(children) == 2 else children[2]
+    return leaf.value if type(leaf.value) is bytes else None
 
 
 def decode_type_description(r: Reader, name: str, depth: int) -> tuple[Node, TypeSpec]:
@@ -473,6 +485,10 @@ def _untagged(r: Reader, spec: TypeSpec, name: str, depth: int) -> Node:
         value = raw if kind == "bytes" else int.from_bytes(raw, "big",
                                                           signed=kind in _SIGNED_KINDS)
         return Node(name, kind, value, None, start, n, fixed_human(tag, value))
+    if tag == OCTET_STRING:
+        leaf = r.leaf_ber_octets(name)
+        leaf.human = octets_human(leaf.value)
+        return leaf
     if tag in STRINGS:
         length = r.leaf_ber_len()
         pos = r.pos
@@ -480,12 +496,9 @@ def _untagged(r: Reader, spec: TypeSpec, name: str, depth: int) -> Node:
         if tag == VISIBLE_STRING:
             leaf = Node("value", "text", raw.decode("latin-1"), None, pos, len(raw))
             human = '"' + leaf.value + '"'
-        elif tag == UTF8_STRING:
+        else:
             human = '"' + raw.decode("utf-8", "replace") + '"'
             leaf = Node("value", "bytes", raw, None, pos, len(raw), human)
-        else:
-            human = octets_human(raw)
-            leaf = Node("value", "bytes", raw, None, pos, len(raw))
         return Node(name, "lv", 0, [length, leaf], start, r.pos - start, human)
     if tag == BIT_STRING:
         bits = r.leaf_ber_len("bit_count")
@@ -545,6 +558,8 @@ def _value_of(tag: int, rest: list[Node], node: Node) -> Any:
         if tag in (FLOAT32, FLOAT64):
             return struct.unpack(">f" if tag == FLOAT32 else ">d", leaf.value)[0]
         return leaf.value
+    if tag == OCTET_STRING:
+        return octets_of(node)
     if tag == UTF8_STRING:
         return bytes(rest[1].value).decode("utf-8", "replace")
     if tag in STRINGS:
@@ -577,6 +592,8 @@ def _untagged_value(spec: TypeSpec, node: Node) -> Any:
             return bool(node.value)
         if tag in (FLOAT32, FLOAT64):
             return struct.unpack(">f" if tag == FLOAT32 else ">d", node.value)[0]
+        return node.value
+    if tag == OCTET_STRING:
         return node.value
     if tag == UTF8_STRING:
         return bytes(node.children[1].value).decode("utf-8", "replace")
@@ -644,7 +661,7 @@ def _string_leaf(tag: int, value: Any, name: str) -> tuple[Node, str]:
     if not isinstance(value, (bytes, bytearray)):
         raise GbcsEncodeError("octet-string needs bytes", name)
     raw = bytes(value)
-    return Node("value", "bytes", raw, None, -1, len(raw)), octets_human(raw)
+    return Node("value", "ber_octets", raw, None, -1, 0), octets_human(raw)
 
 
 def _bit_count_and_bytes(value: Any, name: str) -> tuple[int, bytes]:
@@ -678,9 +695,10 @@ def data_node(name: str, value: Any, type_: str | int) -> Node:
                                human if kind == "bytes" else None)], -1, 0, human)
     if tag in STRINGS:
         leaf, human = _string_leaf(tag, value, name)
-        if tag == OCTET_STRING and len(leaf.value) == DATETIME_LEN \
-                and looks_like_date_time(leaf.value):
-            leaf.human = human
+        if tag == OCTET_STRING:
+            if len(leaf.value) == DATETIME_LEN and looks_like_date_time(leaf.value):
+                leaf.human = human
+            return Node(name, "seq", None, [typ, leaf], -1, 0, human)
         return Node(name, "lv", 1, [typ, _ber_len("length", len(leaf.value)), leaf], -1, 0,
                     human)
     if tag in (ARRAY, STRUCTURE):
@@ -772,6 +790,9 @@ def _untagged_node(name: str, spec: TypeSpec, value: Any) -> Node:
         return Node(name, kind, raw, None, -1, n, fixed_human(tag, raw))
     if tag in STRINGS:
         leaf, human = _string_leaf(tag, value, name)
+        if tag == OCTET_STRING:
+            leaf.name, leaf.human = name, human
+            return leaf
         return Node(name, "lv", 0, [_ber_len("length", len(leaf.value)), leaf], -1, 0, human)
     if tag == BIT_STRING:
         n, raw = _bit_count_and_bytes(value, name)

@@ -19,7 +19,7 @@ def lv_node(name: str, children: list[Node]) -> Node:
 
 
 def octets_node(name: str, value: bytes) -> Node:
-    return lv_node(name, [Node("value", "bytes", bytes(value))])
+    return Node(name, "ber_octets", bytes(value))
 
 
 def other_information(message_code: int, *, supplementary_remote_party_id: bytes | None = None,

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from gbcs.errors import GbcsCryptoError
 
@@ -84,25 +85,18 @@ def verify(key: PublicKey, data: bytes, signature: bytes) -> bool:
 
 # -- key agreement --------------------------------------------------------------------
 
-_SECRETS: dict[tuple[bytes, bytes], bytes] = {}
-_PRIVATE_IDS: dict[int, tuple[PrivateKey, bytes]] = {}
-
-
-def _private_id(key: PrivateKey) -> bytes:
-    cached = _PRIVATE_IDS.get(id(key))
-    if cached is None or cached[0] is not key:
-        cached = (key, public_key_xy(key.public_key()))
-        _PRIVATE_IDS[id(key)] = cached
-    return cached[1]
+_SECRETS: dict[tuple[int, int], tuple[PrivateKey, PublicKey, bytes]] = {}
 
 
 def shared_secret(private: PrivateKey, public: PublicKey) -> bytes:
-    """Static-static ECDH Z, cached per (private key, public key) pair."""
-    cache_key = (_private_id(private), public_key_xy(public))
-    z = _SECRETS.get(cache_key)
-    if z is None:
-        z = private.exchange(ec.ECDH(), public)
-        _SECRETS[cache_key] = z
+    """Static-static ECDH Z, cached per (private key, public key) object pair; the cache
+    holds the keys themselves, so an id is never reused while its entry lives."""
+    cache_key = (id(private), id(public))
+    hit = _SECRETS.get(cache_key)
+    if hit is not None and hit[0] is private and hit[1] is public:
+        return hit[2]
+    z = private.exchange(ec.ECDH(), public)
+    _SECRETS[cache_key] = (private, public, z)
     return z
 
 
@@ -123,10 +117,7 @@ def iv_for(originator: bytes) -> bytes:
 
 def gcm_mac(key: bytes, iv: bytes, aad: bytes) -> bytes:
     """A GMAC: the GCM tag (12 bytes) over `aad` with no plaintext."""
-    enc = Cipher(algorithms.AES(key), modes.GCM(iv)).encryptor()
-    enc.authenticate_additional_data(aad)
-    enc.finalize()
-    return enc.tag[:MAC_LEN]
+    return AESGCM(key).encrypt(iv, b"", aad)[:MAC_LEN]
 
 
 def mac_valid(key: bytes, iv: bytes, aad: bytes, mac: bytes) -> bool:
@@ -135,10 +126,7 @@ def mac_valid(key: bytes, iv: bytes, aad: bytes, mac: bytes) -> bool:
 
 def encrypt(key: bytes, iv: bytes, plaintext: bytes, aad: bytes = PAYLOAD_AAD) -> bytes:
     """AES-128-GCM ciphertext || 12-byte tag."""
-    enc = Cipher(algorithms.AES(key), modes.GCM(iv)).encryptor()
-    enc.authenticate_additional_data(aad)
-    ciphertext = enc.update(plaintext) + enc.finalize()
-    return ciphertext + enc.tag[:MAC_LEN]
+    return AESGCM(key).encrypt(iv, plaintext, aad)[:len(plaintext) + MAC_LEN]
 
 
 def decrypt(key: bytes, iv: bytes, ciphertext_and_tag: bytes,

@@ -16,17 +16,27 @@ from __future__ import annotations
 from gbcs.alerts import alert_name
 from gbcs.axdr import (
     ARRAY,
+    DOUBLE_LONG,
+    DOUBLE_LONG_UNSIGNED,
     ENUM,
     INTEGER,
     LONG,
+    LONG64,
+    LONG64_UNSIGNED,
     LONG_UNSIGNED,
+    MAX_DEPTH,
+    NULL_DATA,
     OCTET_STRING,
     STRUCTURE,
     UNSIGNED,
+    array_node,
+    compact_array_node,
+    data_node,
     data_tag,
     decode_axdr,
     format_date_time,
-    looks_like_date_time,
+    octets_of,
+    structure_node,
 )
 from gbcs.content import ContentContext
 from gbcs.errors import GbcsDecodeError
@@ -40,6 +50,13 @@ from gbcs.obis import (
     unit_name,
 )
 from gbcs.reader import Reader
+
+__all__ = [
+    "SPECIAL_CODES", "decode_dlms", "decode_axdr", "data_node", "array_node",
+    "structure_node", "compact_array_node", "access_request", "get_request", "set_request",
+    "action_request", "access_response", "alert_notification", "descriptor_node",
+    "specification_node", "long_invoke_id",
+]
 
 ACCESS_REQUEST = 0xD9
 ACCESS_RESPONSE = 0xDA
@@ -103,15 +120,15 @@ def invoke_id_human(value: int) -> str:
     return f"invoke-id {value & 0xFFFFFF}" + (", " + ", ".join(flags) if flags else "")
 
 
+def _date_time_human(raw: bytes) -> str | None:
+    return format_date_time(raw) if len(raw) == 12 else "absent" if not raw else None
+
+
 def _date_time(r: Reader) -> Node:
     """The APDU's optional date-time: an A-XDR octet-string, empty or 12 octets."""
-    start = r.pos
-    length = r.leaf_ber_len()
-    value = r.leaf_bytes("value", length.value)
-    human = format_date_time(value.value) if length.value == 12 else (
-        "absent" if length.value == 0 else None)
-    value.human = human
-    return Node("date_time", "lv", 0, [length, value], start, r.pos - start, human)
+    node = r.leaf_ber_octets("date_time")
+    node.human = _date_time_human(node.value)
+    return node
 
 
 _DESCRIPTOR_TEXT: dict[bytes, tuple[int, bytes, int, str, str, str, str]] = {}
@@ -202,17 +219,17 @@ def _access_request(r: Reader, ctx: ContentContext) -> list[Node]:
     data = _count_of(r, "access_request_list_of_data",
                      lambda rr, i: decode_axdr(rr, f"data[{i}]"), "data")
     for spec, item in zip(specs.children[1:], data.children[1:]):
-        _annotate_request_data(spec, item)
+        _annotate_data(spec, item)
     return [specs, data]
 
 
-def _annotate_request_data(spec: Node, item: Node) -> None:
-    """Name a list-of-data entry after the attribute or method it goes with."""
-    desc = spec.children[1]
-    cls, ident, is_method = _target(desc)
-    label = (method_name if is_method else attribute_name)(cls, ident)
-    if spec.children[0].value in (GET, GET_WITH_SELECTION) and data_tag(item) == 0:
+def _annotate_data(spec: Node, item: Node) -> None:
+    """Name a list-of-data entry after the attribute or method it goes with (the
+    request's specifications, or a response's when it echoes them)."""
+    if data_tag(item) == NULL_DATA:
         return
+    cls, ident, is_method = _target(spec.children[1])
+    label = (method_name if is_method else attribute_name)(cls, ident)
     _annotate_value(item, cls, ident, is_method)
     item.human = f"{label} = {item.human}"
 
@@ -255,6 +272,9 @@ def _access_response(r: Reader, ctx: ContentContext) -> list[Node]:
     for item in items:
         _open_protected(item, ctx)
     _scale_register_reads(items, results.children[1:])
+    if present.value:
+        for spec, item in zip(children[1].children[1:], items):
+            _annotate_data(spec, item)
     return [echoed, data, results]
 
 
@@ -281,7 +301,7 @@ def _scale_register_reads(items: list[Node], results: list[Node]) -> None:
 
 def _scale_collections(node: Node, depth: int = 0) -> None:
     """Value / scaler_unit pairs inside the structures of decrypted register data."""
-    if data_tag(node) not in (ARRAY, STRUCTURE) or depth > 32:
+    if data_tag(node) not in (ARRAY, STRUCTURE) or depth > MAX_DEPTH:
         return
     elements = node.children[2:]
     _scale_register_reads(elements, [])
@@ -289,7 +309,8 @@ def _scale_collections(node: Node, depth: int = 0) -> None:
         _scale_collections(child, depth + 1)
 
 
-_NUMERIC = frozenset((5, 6, INTEGER, LONG, UNSIGNED, LONG_UNSIGNED, 20, 21))
+_NUMERIC = frozenset((DOUBLE_LONG, DOUBLE_LONG_UNSIGNED, INTEGER, LONG, UNSIGNED,
+                      LONG_UNSIGNED, LONG64, LONG64_UNSIGNED))
 
 
 def _label_scaler_unit(node: Node) -> None:
@@ -304,8 +325,6 @@ def _label_scaler_unit(node: Node) -> None:
 _SCALER_UNIT_ATTRIBUTES = {(3, 3), (4, 3), (5, 4), (9000, 3), (9000, 5)}
 _ENUMS = {
     (70, 3): {0: "disconnected", 1: "connected", 2: "ready_for_reconnection"},
-    (70, 4): {0: "none", 1: "mode 1", 2: "mode 2", 3: "mode 3", 4: "mode 4", 5: "mode 5",
-              6: "mode 6"},
     (8, 9): {0: "not defined", 1: "internal crystal", 2: "mains frequency 50 Hz",
              3: "mains frequency 60 Hz", 4: "GPS", 5: "radio controlled"},
 }
@@ -364,12 +383,22 @@ def _protected_parts(node: Node) -> tuple[Node, Node] | None:
     if data_tag(node) != STRUCTURE or len(node.children) != 4:
         return None
     params, protected = node.children[2], node.children[3]
-    if data_tag(params) not in (ARRAY, STRUCTURE) or data_tag(protected) != OCTET_STRING:
+    if data_tag(params) not in (ARRAY, STRUCTURE):
         return None
-    raw = protected.children[2].value
-    if len(raw) < 5 + TAG_LEN or raw[0] != SECURITY_HEADER:
+    raw = octets_of(protected)
+    if raw is None or len(raw) < 5 + TAG_LEN or raw[0] != SECURITY_HEADER:
         return None
     return params, protected
+
+
+def _lay_out(node: Node, value: Node) -> None:
+    """Turn an octet-string node into ``lv [type, length, value]`` so that its octets
+    can show as named sub-fields (`value`, a ``seq``) and still encode as they came."""
+    typ, octets = node.children
+    width = octets.size - len(octets.value)
+    node.kind, node.value = "lv", 1
+    node.children = [typ, Node("length", "ber_len", len(octets.value), None, octets.offset,
+                               width), value]
 
 
 def _open_protected(node: Node, ctx: ContentContext) -> bool:
@@ -379,8 +408,9 @@ def _open_protected(node: Node, ctx: ContentContext) -> bool:
     params, protected = parts
     params.name, protected.name = "protection_parameters", "protected_attributes"
     _annotate_protection_parameters(params)
-    value = protected.children[2]
-    raw, pos = value.value, value.offset
+    octets = protected.children[1]
+    raw = octets.value
+    pos = octets.offset + octets.size - len(raw)
     header = Node("security_header", "u8", raw[0], None, pos, 1, "encrypted and authenticated")
     ic = Node("invocation_counter", "u32", int.from_bytes(raw[1:5], "big"), None, pos + 1, 4)
     body = raw[5:]
@@ -396,7 +426,7 @@ def _open_protected(node: Node, ctx: ContentContext) -> bool:
         ctx.decryptions.append("decrypted")
         children.append(_plaintext_view(plaintext))
         protected.human = f"decrypted ({len(plaintext)} bytes)"
-    protected.children[2] = Node("value", "seq", None, children, pos, len(raw))
+    _lay_out(protected, Node("value", "seq", None, children, pos, len(raw)))
     node.human = "protected data"
     return True
 
@@ -436,8 +466,8 @@ def _annotate_protection_parameters(params: Node) -> None:
     for field, name in zip(fields, names):
         field.name = name
     tid = fields[0]
-    if data_tag(tid) == OCTET_STRING and len(tid.children[2].value) == 9:
-        raw = tid.children[2].value
+    raw = octets_of(tid)
+    if raw is not None and len(raw) == 9:
         tid.human = (f"{CRA_NAMES.get(raw[0], raw[0])}, originator counter "
                      f"{int.from_bytes(raw[1:], 'big')}")
     key_info = fields[4]
@@ -448,17 +478,19 @@ def _annotate_protection_parameters(params: Node) -> None:
             kind.human = {0: "identified key", 1: "wrapped key", 2: "agreed key"}.get(
                 kind.children[1].value, kind.human)
         if data_tag(options) == STRUCTURE and len(options.children) == 4:
-            params, ciphered = options.children[2], options.children[3]
-            params.name, ciphered.name = "key_parameters", "key_ciphered_data"
-            if data_tag(params) == OCTET_STRING and params.children[2].value == b"\x02":
-                params.human = "C(0e, 2s ECC CDH) static-static key agreement"
+            key_params, ciphered = options.children[2], options.children[3]
+            key_params.name, ciphered.name = "key_parameters", "key_ciphered_data"
+            if octets_of(key_params) == b"\x02":
+                key_params.human = "C(0e, 2s ECC CDH) static-static key agreement"
 
 
 # -- data-notification (alerts) --------------------------------------------------------
 
 
 def _data_notification(r: Reader, ctx: ContentContext) -> list[Node]:
-    if r.remaining >= 4 and r.buf[r.pos] == STRUCTURE and r.buf[r.pos + 2] == LONG_UNSIGNED:
+    buf, pos = r.buf, r.pos
+    if r.remaining >= 4 and buf[pos] == STRUCTURE and buf[pos + 1] < 0x80 \
+            and buf[pos + 2] == LONG_UNSIGNED:
         body = _alert_body(r, ctx)
     else:
         body = decode_axdr(r, "notification_body")
@@ -498,10 +530,11 @@ def _alert_payload(node: Node, ctx: ContentContext, alert: int, buf: bytes) -> N
     if data_tag(node) != OCTET_STRING:
         _open_protected(node, ctx)
         return node
-    value = node.children[2]
-    raw, pos = value.value, value.offset
+    octets = node.children[1]
+    raw = octets.value
+    pos = octets.offset + octets.size - len(raw)
     if code == FUTURE_DATED_ALERT and len(raw) == 19:
-        node.children[2] = _future_dated_payload(Reader(buf, pos, pos + len(raw)))
+        _lay_out(node, _future_dated_payload(Reader(buf, pos, pos + len(raw))))
         node.human = node.children[2].human
     elif code == FIRMWARE_RECEIPT_ALERT:
         node.name = "calculated_manufacturer_hash"
@@ -509,14 +542,12 @@ def _alert_payload(node: Node, ctx: ContentContext, alert: int, buf: bytes) -> N
     elif code == METER_INTEGRITY_ALERT and len(raw) == 2:
         issue = int.from_bytes(raw, "big")
         text = METER_INTEGRITY_ISSUES.get(issue, f"issue {issue}")
-        node.children[2] = Node("other_information", "u16", issue, None, pos, 2, text)
+        _lay_out(node, Node("other_information", "u16", issue, None, pos, 2, text))
         node.human = text
     elif (code == FAILURE_TO_DELIVER_ALERT or alert in REMOTE_PARTY_MESSAGE_ALERTS) \
             and len(raw) == 25:
-        node.children[2] = _remote_party_fields(Reader(buf, pos, pos + len(raw)))
+        _lay_out(node, _remote_party_fields(Reader(buf, pos, pos + len(raw))))
         node.human = node.children[2].human
-    elif len(raw) == 12 and looks_like_date_time(raw):
-        node.human = format_date_time(raw)
     return node
 
 
@@ -604,13 +635,10 @@ def long_invoke_id(invoke_id: int, flags: int = GBCS_INVOKE_FLAGS) -> int:
 
 def _header(tag: int, invoke_id: int, date_time: bytes | None) -> list[Node]:
     value = long_invoke_id(invoke_id)
-    dt = date_time or b""
-    human = format_date_time(dt) if len(dt) == 12 else "absent" if not dt else None
+    dt = bytes(date_time or b"")
     return [_leaf("tag", "u8", tag, 1, APDU_NAMES[tag]),
             _leaf("long_invoke_id_and_priority", "u32", value, 4, invoke_id_human(value)),
-            Node("date_time", "lv", 0, [_leaf("length", "ber_len", len(dt), 0),
-                                        _leaf("value", "bytes", dt, len(dt), human)],
-                 -1, 0, human)]
+            _leaf("date_time", "ber_octets", dt, 0, _date_time_human(dt))]
 
 
 def descriptor_node(class_id: int, obis: bytes, ident: int, method: bool = False) -> Node:
@@ -651,7 +679,8 @@ def _null(name: str) -> Node:
 
 def access_request(items: list[tuple], invoke_id: int, date_time: bytes | None = None) -> Node:
     """An Access-Request from (choice, class id, OBIS, attribute/method id, data node or
-    None[, (selector, parameters)]) tuples; None data is sent as null-data."""
+    None[, (selector, parameters)]) tuples; None data is sent as null-data, and data
+    nodes are renamed data[i] as the decoder names them."""
     specs, data = [], []
     for i, item in enumerate(items):
         choice, class_id, obis, ident, value = item[:5]
@@ -728,11 +757,7 @@ def alert_notification(alert_code: int, timestamp: bytes, payload: list[Node],
                 [_leaf("type", "u8", LONG_UNSIGNED, 1, "long-unsigned"),
                  _leaf("value", "u16", alert_code, 2)], -1, 0,
                 f"0x{alert_code:04X} {alert_name(alert_code)}")
-    stamp = Node("timestamp", "lv", 1,
-                 [_leaf("type", "u8", OCTET_STRING, 1, "octet-string"),
-                  _leaf("length", "ber_len", 12, 0),
-                  _leaf("value", "bytes", bytes(timestamp), 12, format_date_time(timestamp))],
-                 -1, 0, format_date_time(timestamp))
+    stamp = data_node("timestamp", bytes(timestamp), OCTET_STRING)
     for i, node in enumerate(payload):
         node.name = "payload" if len(payload) == 1 else f"payload[{i}]"
     body = Node("notification_body", "count", 1,
@@ -742,9 +767,3 @@ def alert_notification(alert_code: int, timestamp: bytes, payload: list[Node],
     return Node("dlms", "seq", None, _header(DATA_NOTIFICATION, invoke_id, date_time) + [body],
                 -1, 0, APDU_NAMES[DATA_NOTIFICATION])
 
-
-__all__ = [
-    "SPECIAL_CODES", "decode_dlms", "decode_axdr", "access_request", "get_request",
-    "set_request", "action_request", "access_response", "alert_notification",
-    "descriptor_node", "specification_node", "long_invoke_id",
-]

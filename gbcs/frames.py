@@ -70,16 +70,16 @@ class Header:
         return self.supplementary_remote_party_id or self.recipient
 
 
-def _lv_bytes(r: Reader, name: str, expected: int | None = None,
-              human: Callable[[bytes], str] | None = None) -> tuple[Node, bytes]:
-    """A length-prefixed octet string (BER length) as an `lv` node."""
-    start = r.pos
-    length = r.leaf_ber_len()
-    if expected is not None and length.value not in (0, expected):
-        raise r.fail(f"{name} length must be 0 or {expected}, got {length.value}", name, start)
-    value = r.leaf_bytes("value", length.value)
-    value.human = human(value.value) if human and value.value else value.human
-    return Node(name, "lv", 0, [length, value], start, r.pos - start), value.value
+def _lv_bytes(r: Reader, name: str, expected: int,
+              human: Callable[[bytes], str]) -> tuple[Node, bytes]:
+    """A length-prefixed octet string that is either empty or `expected` bytes long."""
+    node = r.leaf_ber_octets(name)
+    value = node.value
+    if len(value) not in (0, expected):
+        raise r.fail(f"{name} length must be 0 or {expected}, got {len(value)}", name,
+                     node.offset)
+    node.human = human(value) if value else "absent"
+    return node, value
 
 
 def _eui_text(raw: bytes) -> str:
@@ -129,14 +129,12 @@ def decode_grouping_header(r: Reader, content: ContentDecoder,
         # signature length and signature when signing it.
         header.signature_length_at = -1
     else:
-        s_start = r.pos
-        s_len = r.leaf_ber_len("length")
-        if s_len.value not in (0, SIGNATURE_LEN):
-            raise r.fail(f"signature length must be 0 or 64, got {s_len.value}", "signature",
-                         s_start)
-        sig = r.leaf_bytes("value", s_len.value)
+        sig = r.leaf_ber_octets("signature")
+        if len(sig.value) not in (0, SIGNATURE_LEN):
+            raise r.fail(f"signature length must be 0 or 64, got {len(sig.value)}",
+                         "signature", sig.offset)
         header.signature = sig.value or None
-        children.append(Node("signature", "lv", 0, [s_len, sig], s_start, r.pos - s_start))
+        children.append(sig)
     header.signing_end = r.pos
     return Node("general_signing", "seq", None, children, start, r.pos - start)
 
@@ -281,13 +279,10 @@ def _gbt_block(r: Reader, header: Header) -> Node:
     control.human = f"last-block={int(last)} streaming={int(streaming)} window={window}"
     number = r.leaf_uint("block_number", 2)
     ack = r.leaf_uint("acknowledged_block_number", 2)
-    d_start = r.pos
-    d_len = r.leaf_ber_len()
-    data = r.leaf_bytes("value", d_len.value)
+    block_data = r.leaf_ber_octets("block_data")
     header.gbt = {"last": last, "streaming": streaming, "window": window,
                   "block_number": number.value, "acknowledged": ack.value,
-                  "data": data.value}
-    block_data = Node("block_data", "lv", 0, [d_len, data], d_start, r.pos - d_start)
+                  "data": block_data.value}
     return Node("block", "seq", None, [tag, control, number, ack, block_data], start,
                 r.pos - start)
 

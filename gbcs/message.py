@@ -132,7 +132,9 @@ def check_mac(data: bytes, header: Header, keystore: Keystore | None, acb: bytes
         return UNVERIFIED
     aad = crypto.MAC_AAD_PREFIX + data[header.signing_start:header.signing_end]
     iv = crypto.iv_for(header.originator)
-    for private, public in parties + broker:
+    # Commands from remote parties carry the ACB's MAC: try it first there.
+    ordered = broker + parties if header.cra == 1 else parties + broker
+    for private, public in ordered:
         if crypto.mac_valid(mac_key(private, public, header), iv, aad, header.mac):
             return VALID
     return INVALID

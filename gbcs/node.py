@@ -5,7 +5,8 @@ tree back into bytes with one generic walk, so decode and encode cannot drift ap
 
 - leaves carry a value and a `kind` that says how it is written
   (``u8`` .. ``u64`` and ``i8`` .. ``i64`` big-endian, the same with ``le`` for ZCL,
-  ``bytes``, ``text``, ``ber_len``);
+  ``bytes``, ``text``, ``ber_len``, and ``ber_octets``: a BER length and the bytes it
+  counts, in one leaf, as GBCS headers carry system titles, dates and signatures);
 - ``seq`` nodes are their children's bytes in order;
 - ``lv`` nodes hold a length at child ``value`` (an index) that is recomputed from the
   children after it, so an edited tree re-encodes with consistent lengths;
@@ -172,7 +173,14 @@ def _write_ber_len(node: Node) -> bytes:
     return ber_length_bytes(int(node.value), node.size)
 
 
+def _write_ber_octets(node: Node) -> bytes:
+    value = _write_bytes(node)
+    width = node.size - len(value) if node.size > len(value) else 0
+    return ber_length_bytes(len(value), width) + value
+
+
 leaf_kind("bytes", bytes, _write_bytes)
+leaf_kind("ber_octets", bytes, _write_ber_octets)
 leaf_kind("text", str, _write_text)
 leaf_kind("ber_len", int, _write_ber_len)
 

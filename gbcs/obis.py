@@ -156,11 +156,15 @@ _NAMES = {
     "0-0:1.0.0.255": "Clock",
     "0-0:96.1.0.255": "Device ID 1",
     "0-0:96.1.1.255": "Device ID 2",
-    "0-0:96.1.2.255": "Device ID 3",
+    "0-0:96.1.2.255": "Meter variant",
     "0-0:96.1.3.255": "Device ID 4",
-    "0-0:96.1.4.255": "Device ID 5",
+    "0-0:96.1.4.255": "Model type",
     "0-0:96.1.5.255": "Device ID 6",
-    "0-0:96.1.6.255": "Device ID 7",
+    "0-0:96.1.6.255": "Manufacturer identifier",
+    "0-0:94.44.0.0": "Randomised offset",
+    "0-0:94.44.0.1": "Randomised offset limit",
+    "0-0:94.44.0.2": "Randomised offset number",
+    "0-0:94.44.0.4": "Supply tamper state",
     "1-0:0.0.2.255": "Export MPAN",
     # Script tables (Blue Book)
     "0-0:10.0.0.255": "Global meter reset script table",
@@ -232,12 +236,18 @@ _NAMES = {
     "0-3:96.3.10.255": "Auxiliary load control switch 3",
     "0-4:96.3.10.255": "Auxiliary load control switch 4",
     "0-5:96.3.10.255": "Auxiliary load control switch 5",
-    "0-0:94.44.0.11": "Auxiliary load control switch 1 label",
-    "0-0:94.44.0.12": "Auxiliary load control switch 2 label",
-    "0-0:94.44.0.13": "Auxiliary load control switch 3 label",
-    "0-0:94.44.0.14": "Auxiliary load control switch 4 label",
-    "0-0:94.44.0.15": "Auxiliary load control switch 5 label",
+
     "0-0:17.0.0.255": "Limiter (load limit)",
+    "0-0:17.0.1.255": "RMS extreme over voltage limiter",
+    "0-0:17.0.2.255": "RMS extreme under voltage limiter",
+    "0-0:17.0.3.255": "RMS voltage sag limiter",
+    "0-0:17.0.4.255": "RMS voltage swell limiter",
+    "1-0:32.31.0.4": "Average RMS under voltage threshold (phase 1)",
+    "1-0:32.35.0.4": "Average RMS over voltage threshold (phase 1)",
+    "1-0:52.31.0.4": "Average RMS under voltage threshold (phase 2)",
+    "1-0:52.35.0.4": "Average RMS over voltage threshold (phase 2)",
+    "1-0:72.31.0.4": "Average RMS under voltage threshold (phase 3)",
+    "1-0:72.35.0.4": "Average RMS over voltage threshold (phase 3)",
     # Logs and profiles
     "0-0:99.98.0.255": "Event log",
     "0-0:99.98.1.255": "Security log",
@@ -273,6 +283,11 @@ _NAMES = {
     "0-0:94.44.10.2": "Operating sub GHz channel",
     "0-0:94.44.10.3": "CHF sub GHz channel log",
 }
+# (HAN connected) auxiliary load control switches 1..5.
+_NAMES.update({f"0-0:94.44.0.{10 + n}": f"Auxiliary load control switch {n} description"
+               for n in range(1, 6)})
+_NAMES.update({f"0-0:94.44.0.{20 + n}": f"Auxiliary load control switch {n} type and identifier"
+               for n in range(1, 6)})
 # Tariff threshold matrix blocks per TOU rate: register monitors 0-0:16.0.11..18 (read)
 # and 0-0:16.1.11..18 (written with the tariff).
 _NAMES.update({f"0-0:16.{b}.{10 + n}.255": f"Tariff threshold matrix blocks TOU{n}"

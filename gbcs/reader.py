@@ -116,6 +116,13 @@ class Reader:
         pos = self.pos
         return Node(name, "bytes", self.take(n, name), None, pos, n, human)
 
+    def leaf_ber_octets(self, name: str, human: str | None = None) -> Node:
+        """A BER length and the octets it counts, as one `ber_octets` leaf."""
+        pos = self.pos
+        length, _ = self.ber_length(name)
+        value = self.take(length, name)
+        return Node(name, "ber_octets", value, None, pos, self.pos - pos, human)
+
     def leaf_ber_len(self, name: str = "length") -> Node:
         pos = self.pos
         value, size = self.ber_length(name)

@@ -62,9 +62,10 @@ def test_nist_gcm_example_6(v184):
 
 def test_shared_secret_is_symmetric_and_cached():
     a, b = crypto.generate_private_key(), crypto.generate_private_key()
-    z1 = crypto.shared_secret(a, b.public_key())
+    b_public = b.public_key()
+    z1 = crypto.shared_secret(a, b_public)
     assert z1 == crypto.shared_secret(b, a.public_key())
-    assert crypto.shared_secret(a, b.public_key()) is z1
+    assert crypto.shared_secret(a, b_public) is z1
 
 
 def test_sign_then_verify_and_reject_wrong_key():

@@ -146,7 +146,7 @@ def test_unit_charges_show_the_price_scale():
 
 def test_logical_names_in_data_read_as_obis():
     tree = _rtds("ECS01a_1.1.1_IMMEDIATE_TOU_SUCCESS_COMMAND_GBCS.HEX")
-    humans = {n.human for n in tree.walk() if n.kind == "lv"}
+    humans = {n.human for n in tree.walk() if axdr.data_tag(n) == axdr.OCTET_STRING}
     assert "0-0:10.0.100.255 Tariffication script table" in humans
     assert "1-0:1.8.0.255 Active energy import (A+) total" in humans
 
