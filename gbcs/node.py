@@ -11,7 +11,10 @@ tree back into bytes with one generic walk, so decode and encode cannot drift ap
 - ``lv`` nodes hold a length at child ``value`` (an index) that is recomputed from the
   children after it, so an edited tree re-encodes with consistent lengths;
 - ``count`` nodes likewise hold an element count at child ``value``;
-- ``view`` nodes are shown but never written (a decrypted plaintext, a derived value).
+- ``view`` nodes are shown but never written (a decrypted plaintext, a derived value);
+- registered composite kinds (`composite_kind`) write a prefix computed from their
+  encoded children, e.g. an A-XDR structure's tag and count or a DER tag and length, so
+  one node stands for what would otherwise take three.
 
 The JSON form (`Node.to_json` / `Node.from_json`) is what ``smetslab decode --json``
 prints and ``smetslab encode`` reads.
@@ -185,6 +188,16 @@ leaf_kind("text", str, _write_text)
 leaf_kind("ber_len", int, _write_ber_len)
 
 
+# Composite kinds: prefix(node, body, count) -> the bytes written before the body
+# (count = children that are written, i.e. not views).
+_PREFIXES: dict[str, Callable[[Node, bytes, int], bytes]] = {}
+
+
+def composite_kind(kind: str, prefix: Callable[[Node, bytes, int], bytes]) -> None:
+    """Register a composite kind whose header is computed from its encoded children."""
+    _PREFIXES[kind] = prefix
+
+
 # -- encoding -----------------------------------------------------------------------------
 
 
@@ -209,6 +222,17 @@ def _encode_into(node: Node, out: bytearray) -> None:
     if kind == "seq":
         for child in children:
             _encode_into(child, out)
+        return
+    prefix = _PREFIXES.get(kind)
+    if prefix is not None:
+        body = bytearray()
+        written = 0
+        for child in children:
+            if child.kind != "view":
+                written += 1
+                _encode_into(child, body)
+        out += prefix(node, bytes(body), written)
+        out += body
         return
     if kind not in ("lv", "count"):
         raise GbcsEncodeError(f"unknown kind {kind!r}", node.name)
