@@ -85,9 +85,7 @@ def mac_header(general_signing: bytes, key: bytes, originator: bytes,
     mac = crypto.gcm_mac(key, crypto.iv_for(originator), aad)
     tree = Node("general_ciphering", "seq", None, [
         Node("tag", "u8", GENERAL_CIPHERING),
-        *(Node(name, "u8", 0) for name in ("transaction_id", "originator_system_title",
-                                           "recipient_system_title", "date_time",
-                                           "other_information", "key_info")),
+        Node("empty_fields", "bytes", bytes(6)),
         lv_node("ciphered_content", [
             Node("security_header", "u8", SECURITY_HEADER),
             Node("invocation_counter", "u32", invocation_counter),

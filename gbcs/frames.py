@@ -8,7 +8,7 @@ MAC'd, who the parties are).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from gbcs.content import ContentContext, Decryptor
@@ -56,6 +56,8 @@ class Header:
     security_header_at: int = 0
     mac: bytes | None = None
     gbt: dict | None = None
+    # "decrypted" or "undecrypted" for each encrypted payload part, in order.
+    decryptions: list[str] = field(default_factory=list)
 
     @property
     def payload_originator_counter(self) -> int:
@@ -116,7 +118,7 @@ def decode_grouping_header(r: Reader, content: ContentDecoder,
     header.content_start, header.content_end = body.pos, body.end
     ctx = ContentContext(header.message_code, header.cra, header.originator,
                          header.payload_recipient, header.payload_originator_counter,
-                         decryptors(header) if decryptors else None)
+                         decryptors(header) if decryptors else None, header.decryptions)
     try:
         payload = content(body, ctx)
     except GbcsDecodeError as err:
@@ -198,26 +200,27 @@ def _other_information(r: Reader, header: Header) -> Node:
     return Node("other_information", "lv", 0, children, start, r.pos - start)
 
 
-def _empty_fields(r: Reader, names: tuple[str, ...]) -> list[Node]:
-    out = []
-    for name in names:
-        node = r.leaf_u8(name)
-        if node.value != 0:
-            raise r.fail(f"{name} must be empty (0x00) in a MAC header, got 0x{node.value:02X}",
-                         name, node.offset)
-        out.append(node)
-    return out
+_MAC_HEADER_EMPTY = b"\x00" * 6
 
 
-_MAC_HEADER_EMPTY = ("transaction_id", "originator_system_title", "recipient_system_title",
-                     "date_time", "other_information", "key_info")
+def _empty_fields(r: Reader) -> Node:
+    """The MAC header's transaction id, system titles, date-time, other information and
+    key info: all present as empty (0x00) in GBCS."""
+    node = r.leaf_bytes("empty_fields", 6)
+    if node.value != _MAC_HEADER_EMPTY:
+        at = next(i for i, b in enumerate(node.value) if b)
+        raise r.fail("transaction id, system titles, date-time, other information and key "
+                     "info must be empty (0x00) in a MAC header", "empty_fields",
+                     node.offset + at)
+    node.human = "transaction id, system titles, date-time, other information, key info"
+    return node
 
 
 def decode_general_ciphering(r: Reader, content: ContentDecoder,
                              decryptors: DecryptorFactory | None, header: Header) -> Node:
     start = r.pos
     children = [r.leaf_u8("tag", "general-ciphering")]
-    children += _empty_fields(r, _MAC_HEADER_EMPTY)
+    children.append(_empty_fields(r))
     c_start = r.pos
     c_len = r.leaf_ber_len()
     body = r.sub(c_len.value, "ciphered_content")

@@ -65,16 +65,15 @@ def decode(data: bytes, keystore: Keystore | None = None, acb: bytes = DEFAULT_A
     """Decode `data`; with a key store, verify signature and MAC and open encrypted
     payloads. Raises GbcsDecodeError (only) for malformed input."""
     data = bytes(data)
-    opened: list[str] = []
     decryptors = None
     if keystore is not None:
         def decryptors(header: Header) -> Decryptor:
-            return _payload_decryptor(header, keystore, opened)
+            return _payload_decryptor(header, keystore)
     try:
         tree, header = decode_frame(data, decode_content, decryptors)
     except RecursionError:
         raise GbcsDecodeError("structure nested too deeply", 0, "") from None
-    msg = DecodedMessage(data, tree, header, decryptions=opened)
+    msg = DecodedMessage(data, tree, header, decryptions=header.decryptions)
     if verify:
         msg.signature = check_signature(data, header, keystore)
         msg.mac = check_mac(data, header, keystore, acb)
@@ -140,18 +139,16 @@ def check_mac(data: bytes, header: Header, keystore: Keystore | None, acb: bytes
     return INVALID
 
 
-def _payload_decryptor(header: Header, keystore: Keystore, opened: list[str]) -> Decryptor:
+def _payload_decryptor(header: Header, keystore: Keystore) -> Decryptor:
     """Opens encrypted payload parts with the KDF's payload-encryption variant (CRA 04):
     the recipient's KA private key with the originator's KA public key, or the reverse."""
     def decrypt(ciphertext_and_tag: bytes) -> bytes | None:
         recipient = header.payload_recipient
         iv = crypto.iv_for(header.originator)
-        tried = False
         for priv_eui, pub_eui in ((recipient, header.originator),
                                   (header.originator, recipient)):
             for private in keystore.private_keys(priv_eui, KA):
                 for public in keystore.public_keys(pub_eui, KA):
-                    tried = True
                     try:
                         z = crypto.shared_secret(private, public)
                     except (GbcsCryptoError, ValueError):
@@ -160,8 +157,6 @@ def _payload_decryptor(header: Header, keystore: Keystore, opened: list[str]) ->
                                             header.payload_originator_counter, recipient)
                     plaintext = crypto.decrypt(key, iv, ciphertext_and_tag)
                     if plaintext is not None:
-                        opened.append("decrypted")
                         return plaintext
-        opened.append("bad-tag" if tried else "undecrypted")
         return None
     return decrypt
