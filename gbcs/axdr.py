@@ -1,17 +1,25 @@
 """A-XDR encoding of DLMS COSEM `Data` (Green Book, IEC 62056-5-3): every type DLMS
 defines, as `Node` trees that `gbcs.node.encode` writes back byte for byte.
 
-Tree shapes (the Data CHOICE tag is always a ``u8`` child named ``type``):
+A value is as few nodes as its meaning allows (creating nodes is most of what decoding
+costs), and its kind names its type, ``axdr.<type name>`` (`DATA_KINDS`):
 
-- fixed-size types: ``seq [type, value]`` with an integer leaf (``u8`` .. ``i64``) or,
-  for floats, dates and times, a ``bytes`` leaf;
-- octet-string: ``seq [type, value]`` with a ``ber_octets`` leaf (A-XDR lengths are
-  BER lengths); visible-string, utf8-string: ``lv [type, length, value]``;
-- bit-string: ``seq [type, bit_count, value]`` (the count is in bits, so it is kept);
-- array, structure: ``count [type, count, element[0], ...]``;
-- compact-array: ``seq [type, type_description, contents]`` where ``contents`` is an
-  ``lv`` of untagged elements laid out by the type description;
-- null-data, dont-care: ``seq [type]``.
+- every simple type is ONE leaf covering its tag, length and value: an int for the
+  integer types, enum and boolean; bytes for floats, dates, times, octet-strings and
+  utf8-strings; a str for visible-strings and bit-strings ('0'/'1' per bit; unused bits
+  of the last octet that are not zero, which DLMS never sends, follow a '|' so that
+  they survive the round trip); None for null-data and dont-care;
+- array and structure are ONE composite whose children are the elements (the tag and
+  count are written from them);
+- compact-array is a composite of ``type_description`` and ``contents`` (an ``lv`` of
+  untagged elements laid out by the description);
+- ``axdr.octet-string-fields`` is an octet-string whose octets show as named sub-fields
+  (GBCS alert payloads, protected data), ``axdr.sequence-of`` an A-XDR SEQUENCE OF (a
+  count, then the items) and ``axdr.optional`` an OPTIONAL (a presence flag, then the
+  value if present), as DLMS APDUs carry them.
+
+A length decoded in a non-minimal BER form is written back in its width (derived from
+the node's size, as for ``ber_octets``).
 
 The same module builds such trees from Python values (`data_node`, `compact_array_node`)
 and reads them back (`axdr_value`), so builders, decoder and hypothesis strategies agree.
@@ -22,13 +30,14 @@ malformed input raises `GbcsDecodeError`.
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 import struct
 from functools import lru_cache
-from typing import Any, Union
+from typing import Any, Callable, Iterable, Union
 
 from gbcs.cosem import DATETIME_LEN, datetime_bytes, format_datetime
 from gbcs.errors import GbcsDecodeError, GbcsEncodeError
-from gbcs.node import Node, encode
+from gbcs.node import Node, ber_length_bytes, composite_kind, encode, leaf_kind
 from gbcs.obis import OBIS_NAMES, class_name, describe_obis
 from gbcs.reader import Reader
 
@@ -107,6 +116,105 @@ TypeArg = Union[str, int, tuple]
 _DAYS = ("", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
+# -- node kinds -------------------------------------------------------------------------
+
+DATA_KINDS: dict[int, str] = {tag: "axdr." + name for tag, name in TYPE_NAMES.items()}
+OCTET_FIELDS_KIND = "axdr.octet-string-fields"
+SEQUENCE_OF_KIND = "axdr.sequence-of"
+OPTIONAL_KIND = "axdr.optional"
+_KIND_TAGS: dict[str, int] = {kind: tag for tag, kind in DATA_KINDS.items()}
+_KIND_TAGS[OCTET_FIELDS_KIND] = OCTET_STRING
+
+
+def _width(node: Node, header: int, body: int) -> int:
+    """The width its length had when `node` was decoded (its size less its other
+    parts), so a non-minimal BER form is written back as it came; builders leave sizes
+    at 0, and a width no BER length has means an edited tree: write it minimal."""
+    width = node.size - header - body
+    return width if width <= 5 else 0
+
+
+def _int_writer(tag: int, n: int, signed: bool) -> Callable[[Node], bytes]:
+    head = bytes((tag,))
+
+    def write(node: Node) -> bytes:
+        try:
+            return head + int(node.value).to_bytes(n, "big", signed=signed)
+        except (OverflowError, TypeError, ValueError):
+            raise GbcsEncodeError(
+                f"{node.value!r} does not fit {node.kind}", node.name) from None
+    return write
+
+
+def _raw_writer(tag: int, n: int) -> Callable[[Node], bytes]:
+    head = bytes((tag,))
+
+    def write(node: Node) -> bytes:
+        value = node.value
+        if not isinstance(value, (bytes, bytearray)) or len(value) != n:
+            raise GbcsEncodeError(f"{node.kind} needs {n} bytes", node.name)
+        return head + value
+    return write
+
+
+def _octets_writer(tag: int) -> Callable[[Node], bytes]:
+    head = bytes((tag,))
+
+    def write(node: Node) -> bytes:
+        value = node.value
+        if not isinstance(value, (bytes, bytearray)):
+            raise GbcsEncodeError(f"expected bytes, got {type(value).__name__}", node.name)
+        return head + ber_length_bytes(len(value), _width(node, 1, len(value))) + value
+    return write
+
+
+def _write_visible_string(node: Node) -> bytes:
+    try:
+        raw = str(node.value).encode("latin-1")
+    except UnicodeEncodeError:
+        raise GbcsEncodeError("text is not Latin-1", node.name) from None
+    return b"\x0a" + ber_length_bytes(len(raw), _width(node, 1, len(raw))) + raw
+
+
+def _write_bit_string(node: Node) -> bytes:
+    n, raw = _bit_count_and_bytes(node.value, node.name)
+    return b"\x04" + ber_length_bytes(n, _width(node, 1, len(raw))) + raw
+
+
+def _empty_writer(tag: int) -> Callable[[Node], bytes]:
+    raw = bytes((tag,))
+    return lambda node: raw
+
+
+def _count_prefix(tag: int) -> Callable[[Node, bytes, int], bytes]:
+    head = bytes((tag,))
+    return lambda node, body, count: head + ber_length_bytes(count,
+                                                              _width(node, 1, len(body)))
+
+
+for _tag, _kind in DATA_KINDS.items():
+    if _tag in FIXED:
+        _n, _leaf = FIXED[_tag]
+        if _leaf == "bytes":
+            leaf_kind(_kind, bytes, _raw_writer(_tag, _n))
+        else:
+            leaf_kind(_kind, int, _int_writer(_tag, _n, _leaf in _SIGNED_KINDS))
+    elif _tag in (OCTET_STRING, UTF8_STRING):
+        leaf_kind(_kind, bytes, _octets_writer(_tag))
+    elif _tag in EMPTY:
+        leaf_kind(_kind, type(None), _empty_writer(_tag))
+leaf_kind(DATA_KINDS[VISIBLE_STRING], str, _write_visible_string)
+leaf_kind(DATA_KINDS[BIT_STRING], str, _write_bit_string)
+composite_kind(DATA_KINDS[ARRAY], _count_prefix(ARRAY))
+composite_kind(DATA_KINDS[STRUCTURE], _count_prefix(STRUCTURE))
+composite_kind(DATA_KINDS[COMPACT_ARRAY], lambda node, body, count: b"\x13")
+composite_kind(OCTET_FIELDS_KIND, lambda node, body, count: b"\x09" + ber_length_bytes(
+    len(body), _width(node, 1, len(body))))
+composite_kind(SEQUENCE_OF_KIND, lambda node, body, count: ber_length_bytes(
+    count, _width(node, 0, len(body))))
+composite_kind(OPTIONAL_KIND, lambda node, body, count: b"\x01" if count else b"\x00")
+
+
 # -- readable forms -------------------------------------------------------------------
 
 
@@ -173,9 +281,23 @@ def _printable(raw: bytes) -> bool:
     return len(raw) > 1 and not raw.translate(None, _PRINTABLE)
 
 
+# Readable forms of short octet-strings (a device sends the same logical names, dates and
+# flags over and over); bounded, so hostile input cannot grow it.
+_OCTETS_TEXT: dict[bytes, str] = {}
+
+
 def octets_human(raw: bytes) -> str:
     """An octet-string as a lab engineer reads it: a named OBIS code, a date-time,
     quoted text or hex."""
+    text = _OCTETS_TEXT.get(raw)
+    if text is None:
+        text = _octets_text(raw)
+        if len(raw) <= DATETIME_LEN and len(_OCTETS_TEXT) < 4096:
+            _OCTETS_TEXT[bytes(raw)] = text
+    return text
+
+
+def _octets_text(raw: bytes) -> str:
     if len(raw) == 6 and raw in OBIS_NAMES:
         return describe_obis(raw)
     if len(raw) == DATETIME_LEN and looks_like_date_time(raw):
@@ -194,6 +316,16 @@ def _bits_text(raw: bytes, bit_count: int) -> str:
     if not raw:
         return ""
     return format(int.from_bytes(raw, "big"), f"0{8 * len(raw)}b")[:bit_count]
+
+
+def _bits_value(raw: bytes, bit_count: int) -> str:
+    """A bit-string's leaf value: its bits, then '|' and the unused bits of the last
+    octet if any of them is set."""
+    if not raw:
+        return ""
+    text = format(int.from_bytes(raw, "big"), f"0{8 * len(raw)}b")
+    bits, unused = text[:bit_count], text[bit_count:]
+    return bits + "|" + unused if "1" in unused else bits
 
 
 def fixed_human(tag: int, value: Any) -> str:
@@ -218,9 +350,13 @@ _ELEMENT_NAMES = tuple(f"element[{i}]" for i in range(256))
 _ENTRY_NAMES = tuple(f"entry[{i}]" for i in range(256))
 _STRUCTURE_HUMAN = tuple(f"structure of {i}" for i in range(256))
 _ARRAY_HUMAN = tuple(f"array of {i}" for i in range(256))
-# tag -> (size, leaf kind, signed, raw bytes value)
-_FIXED_INFO = {tag: (n, kind, kind in _SIGNED_KINDS, kind == "bytes")
-               for tag, (n, kind) in FIXED.items()}
+# The hot path: tag -> (kind, size, signed) of the integer types, enum and boolean.
+_INTS = {tag: (DATA_KINDS[tag], n, kind in _SIGNED_KINDS)
+         for tag, (n, kind) in FIXED.items() if kind != "bytes"}
+_STRUCTURE_KIND = DATA_KINDS[STRUCTURE]
+_ARRAY_KIND = DATA_KINDS[ARRAY]
+_OCTETS_KIND = DATA_KINDS[OCTET_STRING]
+_LONG_UNSIGNED_KIND = DATA_KINDS[LONG_UNSIGNED]
 
 
 def decode_axdr(r: Reader, name: str = "data", depth: int = 0) -> Node:
@@ -229,179 +365,178 @@ def decode_axdr(r: Reader, name: str = "data", depth: int = 0) -> Node:
     script selector in a structure)."""
     if type(r.buf) is not bytes:  # values become dict keys and cache keys
         r.buf = bytes(r.buf)
-    return _decode_data(r, name, depth)
+    node = _data(r, r.pos, name, depth)
+    r.pos = node.offset + node.size
+    return node
 
 
-def _decode_data(r: Reader, name: str, depth: int) -> Node:
-    buf, start, end = r.buf, r.pos, r.end
+def _data(r: Reader, start: int, name: str, depth: int) -> Node:
+    """The value at `start`; it ends at the node's offset + size."""
+    buf, end = r.buf, r.end
     if start >= end:
         raise GbcsDecodeError(f"truncated: {name} missing", start, name)
     tag = buf[start]
-    pos = start + 1
-    typ = Node("type", "u8", tag, None, start, 1, TYPE_NAMES.get(tag))
-    info = _FIXED_INFO.get(tag)
+    info = _INTS.get(tag)
     if info is not None:
-        n, kind, signed, as_bytes = info
+        kind, n, signed = info
+        stop = start + 1 + n
+        if stop > end:
+            raise GbcsDecodeError(f"truncated: {name} needs {n} bytes, {end - start - 1} "
+                                  f"left", start + 1, name)
+        value = int.from_bytes(buf[start + 1:stop], "big", signed=signed)
+        return Node(name, kind, value, None, start, n + 1,
+                    str(value) if tag != BOOLEAN else "true" if value else "false")
+    if tag == STRUCTURE or tag == ARRAY:
+        return _elements(r, start, name, depth, tag)
+    pos = start + 1
+    if tag == OCTET_STRING:
+        if pos < end and buf[pos] < 0x80:
+            n = buf[pos]
+            pos += 1
+        else:
+            r.pos = pos
+            n = r.ber_length(name)[0]
+            pos = r.pos
         stop = pos + n
         if stop > end:
             raise GbcsDecodeError(f"truncated: {name} needs {n} bytes, {end - pos} left",
                                   pos, name)
-        r.pos = stop
-        if as_bytes:
-            value = buf[pos:stop]
-            human = fixed_human(tag, value)
-            leaf = Node("value", kind, value, None, pos, n, human)
+        raw = buf[pos:stop]
+        return Node(name, _OCTETS_KIND, raw, None, start, stop - start, octets_human(raw))
+    if tag in EMPTY:
+        return Node(name, DATA_KINDS[tag], None, None, start, 1,
+                    "null" if tag == NULL_DATA else "dont-care")
+    fixed = FIXED.get(tag)
+    if fixed is not None:  # floats, dates and times
+        r.pos = pos
+        raw = r.take(fixed[0], name)
+        return Node(name, DATA_KINDS[tag], raw, None, start, r.pos - start,
+                    fixed_human(tag, raw))
+    if tag == COMPACT_ARRAY:
+        return _compact_array(r, start, name, depth)
+    if tag not in (VISIBLE_STRING, UTF8_STRING, BIT_STRING):
+        raise GbcsDecodeError(f"unknown A-XDR data type {tag}", start, name)
+    r.pos = pos
+    n = r.ber_length(name)[0]
+    raw = r.take((n + 7) // 8 if tag == BIT_STRING else n, name)
+    if tag == VISIBLE_STRING:
+        value = raw.decode("latin-1")
+        human = '"' + value + '"'
+    elif tag == UTF8_STRING:
+        value = raw
+        human = '"' + raw.decode("utf-8", "replace") + '"'
+    else:
+        value = _bits_value(raw, n)
+        human = value or "(empty)"
+    return Node(name, DATA_KINDS[tag], value, None, start, r.pos - start, human)
+
+
+def _elements(r: Reader, start: int, name: str, depth: int, tag: int) -> Node:
+    """An array or structure. The hot path of DLMS decoding: integers and short
+    octet-strings (most elements) are read inline, other values through `_data`."""
+    if depth >= MAX_DEPTH:
+        raise GbcsDecodeError(f"data nested deeper than {MAX_DEPTH} levels", start, name)
+    buf, end = r.buf, r.end
+    structure = tag == STRUCTURE
+    children: list[Node] = []
+    append = children.append
+    depth += 1
+    p = start + 1
+    try:
+        if p < end and buf[p] < 0x80:
+            count = buf[p]
+            p += 1
         else:
-            value = _int_at(buf, pos, n, signed)
-            human = str(value) if tag != BOOLEAN else ("true" if value else "false")
-            leaf = Node("value", kind, value, None, pos, n)
-        return Node(name, "seq", None, [typ, leaf], start, n + 1, human)
-    if tag == ARRAY or tag == STRUCTURE:
-        if depth >= MAX_DEPTH:
-            raise GbcsDecodeError(f"data nested deeper than {MAX_DEPTH} levels", start, name)
-        if pos < end and buf[pos] < 0x80:
-            count = Node("count", "ber_len", buf[pos], None, pos, 1)
-            r.pos = pos + 1
-        else:
-            r.pos = pos
-            count = r.leaf_ber_len("count")
-        children = [typ, count]
-        names = _ELEMENT_NAMES if tag == STRUCTURE else _ENTRY_NAMES
-        label = "element" if tag == STRUCTURE else "entry"
-        depth += 1
-        append = children.append
-        p = r.pos
-        try:
-            for i in range(count.value):
-                item = names[i] if i < 256 else f"{label}[{i}]"
-                # Hot path: integers and enums inline, everything else recursively.
-                t = buf[p] if p < end else -1
-                info = _FIXED_INFO.get(t)
-                if info is None or info[3]:
-                    r.pos = p
-                    append(_decode_data(r, item, depth))
-                    p = r.pos
-                    continue
-                n = info[0]
+            r.pos = p
+            count = r.ber_length("count")[0]
+            p = r.pos
+        for item in _item_names(_ELEMENT_NAMES if structure else _ENTRY_NAMES, count):
+            t = buf[p] if p < end else -1
+            info = _INTS.get(t)
+            if info is not None:
+                kind, n, signed = info
                 q = p + 1 + n
                 if q > end:
                     raise GbcsDecodeError(f"truncated: {item} needs {n} bytes, "
                                           f"{end - p - 1} left", p + 1, item)
                 if n == 1:
                     v = buf[p + 1]
-                    if v > 127 and info[2]:
+                    if v > 127 and signed:
                         v -= 256
                 elif n == 2:
                     v = buf[p + 1] << 8 | buf[p + 2]
-                    if v > 32767 and info[2]:
+                    if v > 32767 and signed:
                         v -= 65536
                 else:
-                    v = int.from_bytes(buf[p + 1:q], "big", signed=info[2])
-                append(Node(item, "seq", None,
-                            [Node("type", "u8", t, None, p, 1, TYPE_NAMES[t]),
-                             Node("value", info[1], v, None, p + 1, n)], p, n + 1,
-                            str(v) if t != BOOLEAN else ("true" if v else "false")))
+                    v = int.from_bytes(buf[p + 1:q], "big", signed=signed)
+                append(Node(item, kind, v, None, p, n + 1,
+                            str(v) if t != BOOLEAN else "true" if v else "false"))
                 p = q
-        except GbcsDecodeError as err:
-            raise err.within(name) from None
-        r.pos = p
-        n = count.value
-        if tag == STRUCTURE:
-            if n >= 2:
-                _logical_name_pair(children[2], children[3])
-            human = _STRUCTURE_HUMAN[n] if n < 256 else f"structure of {n}"
-        else:
-            human = _ARRAY_HUMAN[n] if n < 256 else f"array of {n}"
-        return Node(name, "count", 1, children, start, p - start, human)
-    if tag in STRINGS:
-        if pos < end and buf[pos] < 0x80:
-            length = Node("length", "ber_len", buf[pos], None, pos, 1)
-            pos += 1
-        else:
-            r.pos = pos
-            length = r.leaf_ber_len()
-            pos = r.pos
-        stop = pos + length.value
-        if stop > end:
-            raise GbcsDecodeError(f"truncated: {name} needs {length.value} bytes, "
-                                  f"{end - pos} left", pos, name)
-        r.pos = stop
-        raw = buf[pos:stop]
-        n = stop - pos
-        if tag == OCTET_STRING:
-            if n == DATETIME_LEN and looks_like_date_time(raw):
-                human = format_date_time(raw)
-                leaf = Node("value", "ber_octets", raw, None, start + 1, stop - start - 1, human)
+            elif t == OCTET_STRING and p + 1 < end and buf[p + 1] < 0x80:
+                q = p + 2 + buf[p + 1]
+                if q > end:
+                    raise GbcsDecodeError(f"truncated: {item} needs {buf[p + 1]} bytes, "
+                                          f"{end - p - 2} left", p + 2, item)
+                raw = buf[p + 2:q]
+                append(Node(item, _OCTETS_KIND, raw, None, p, q - p,
+                            _OCTETS_TEXT.get(raw) or octets_human(raw)))
+                p = q
             else:
-                human = octets_human(raw)
-                leaf = Node("value", "ber_octets", raw, None, start + 1, stop - start - 1)
-            return Node(name, "seq", None, [typ, leaf], start, stop - start, human)
-        if tag == VISIBLE_STRING:
-            text = raw.decode("latin-1")
-            leaf = Node("value", "text", text, None, pos, n)
-            human = '"' + text + '"'
-        else:
-            human = '"' + raw.decode("utf-8", "replace") + '"'
-            leaf = Node("value", "bytes", raw, None, pos, n, human)
-        return Node(name, "lv", 1, [typ, length, leaf], start, stop - start, human)
-    if tag == BIT_STRING:
-        r.pos = pos
-        bits = r.leaf_ber_len("bit_count")
-        pos = r.pos
-        raw = r.take((bits.value + 7) // 8, name)
-        text = _bits_text(raw, bits.value)
-        leaf = Node("value", "bytes", raw, None, pos, len(raw), text or None)
-        return Node(name, "seq", None, [typ, bits, leaf], start, r.pos - start,
-                    text or "(empty)")
-    if tag == COMPACT_ARRAY:
-        if depth >= MAX_DEPTH:
-            raise GbcsDecodeError(f"data nested deeper than {MAX_DEPTH} levels", start, name)
-        r.pos = pos
-        try:
-            desc_node, spec = decode_type_description(r, "type_description", depth + 1)
-            contents = _compact_contents(r, spec, depth + 1)
-        except GbcsDecodeError as err:
-            raise err.within(name) from None
-        return Node(name, "seq", None, [typ, desc_node, contents], start, r.pos - start,
-                    f"compact-array of {len(contents.children) - 1}")
-    if tag in EMPTY:
-        r.pos = pos
-        return Node(name, "seq", None, [typ], start, 1, "null" if tag == NULL_DATA
-                    else "dont-care")
-    raise GbcsDecodeError(f"unknown A-XDR data type {tag}", start, name)
+                child = _data(r, p, item, depth)
+                append(child)
+                p = child.offset + child.size
+    except GbcsDecodeError as err:
+        raise err.within(name) from None
+    if structure:
+        if count >= 2:
+            _logical_name_pair(children[0], children[1])
+        human = _STRUCTURE_HUMAN[count] if count < 256 else f"structure of {count}"
+        return Node(name, _STRUCTURE_KIND, None, children, start, p - start, human)
+    human = _ARRAY_HUMAN[count] if count < 256 else f"array of {count}"
+    return Node(name, _ARRAY_KIND, None, children, start, p - start, human)
 
 
-def _int_at(buf: bytes, pos: int, n: int, signed: bool) -> int:
-    if n == 1:
-        v = buf[pos]
-        return v - 256 if signed and v > 127 else v
-    return int.from_bytes(buf[pos:pos + n], "big", signed=signed)
+def _item_names(names: tuple[str, ...], count: int) -> Iterable[str]:
+    """The names of `count` elements (lazily past the precomputed ones: a hostile count
+    fails at the first missing element, not in allocation)."""
+    if count <= len(names):
+        return names[:count]
+    label = names[0][:-3]
+    return itertools.chain(names, (f"{label}[{i}]" for i in range(len(names), count)))
+
+
+def _compact_array(r: Reader, start: int, name: str, depth: int) -> Node:
+    if depth >= MAX_DEPTH:
+        raise GbcsDecodeError(f"data nested deeper than {MAX_DEPTH} levels", start, name)
+    r.pos = start + 1
+    try:
+        desc_node, spec = decode_type_description(r, "type_description", depth + 1)
+        contents = _compact_contents(r, spec, depth + 1)
+    except GbcsDecodeError as err:
+        raise err.within(name) from None
+    return Node(name, DATA_KINDS[COMPACT_ARRAY], None, [desc_node, contents], start,
+                r.pos - start, f"compact-array of {len(contents.children) - 1}")
 
 
 def _logical_name_pair(first: Node, second: Node) -> None:
     """(class id, logical name) as in capture objects and commodity references, or
     (logical name, script selector) as in scripts: show the logical name as OBIS."""
-    t1, t2 = first.children[0].value, second.children[0].value
-    if t1 == LONG_UNSIGNED and t2 == OCTET_STRING:
-        raw = octets_of(second)
-        if raw is not None and len(raw) == 6:
-            class_id = first.children[1].value
+    k1, k2 = first.kind, second.kind
+    if k1 == _LONG_UNSIGNED_KIND and k2 == _OCTETS_KIND:
+        if len(second.value) == 6:
+            class_id = first.value
             first.human = f"{class_id} ({class_name(class_id)})"
-            second.human = describe_obis(raw)
-    elif t1 == OCTET_STRING and t2 == LONG_UNSIGNED:
-        raw = octets_of(first)
-        if raw is not None and len(raw) == 6:
-            first.human = describe_obis(raw)
+            second.human = describe_obis(second.value)
+    elif k1 == _OCTETS_KIND and k2 == _LONG_UNSIGNED_KIND and len(first.value) == 6:
+        first.human = describe_obis(first.value)
 
 
 def octets_of(node: Node) -> bytes | None:
     """The octets of a tagged octet-string node (None if it is not one, or if its value
     has been laid out into sub-fields)."""
-    children = node.children
-    if not children or children[0].value != OCTET_STRING or children[0].name != "type":
-        return None
-    leaf = children[1] if len(children) == 2 else children[2]
-    return leaf.value if type(leaf.value) is bytes else None
+    if node.kind == _OCTETS_KIND and isinstance(node.value, (bytes, bytearray)):
+        return bytes(node.value)
+    return None
 
 
 def decode_type_description(r: Reader, name: str, depth: int) -> tuple[Node, TypeSpec]:
@@ -532,10 +667,7 @@ def _untagged(r: Reader, spec: TypeSpec, name: str, depth: int) -> Node:
 
 def data_tag(node: Node) -> int | None:
     """The Data CHOICE tag of a tagged data node, or None if the node is not one."""
-    children = node.children
-    if children and children[0].name == "type" and children[0].kind == "u8":
-        return children[0].value
-    return None
+    return _KIND_TAGS.get(node.kind)
 
 
 def axdr_value(node: Node) -> Any:
@@ -545,33 +677,24 @@ def axdr_value(node: Node) -> Any:
     tag = data_tag(node)
     if tag is None:
         raise ValueError(f"{node.name} is not an A-XDR data node")
-    return _value_of(tag, node.children[1:], node)
-
-
-def _value_of(tag: int, rest: list[Node], node: Node) -> Any:
     if tag in EMPTY:
         return None
-    if tag in FIXED:
-        leaf = rest[0]
-        if tag == BOOLEAN:
-            return bool(leaf.value)
-        if tag in (FLOAT32, FLOAT64):
-            return struct.unpack(">f" if tag == FLOAT32 else ">d", leaf.value)[0]
-        return leaf.value
+    if tag == BOOLEAN:
+        return bool(node.value)
+    if tag in (FLOAT32, FLOAT64):
+        return struct.unpack(">f" if tag == FLOAT32 else ">d", node.value)[0]
+    if tag in FIXED or tag == VISIBLE_STRING:
+        return node.value
     if tag == OCTET_STRING:
         return octets_of(node)
     if tag == UTF8_STRING:
-        return bytes(rest[1].value).decode("utf-8", "replace")
-    if tag in STRINGS:
-        return rest[1].value
+        return bytes(node.value).decode("utf-8", "replace")
     if tag == BIT_STRING:
-        return _bits_text(rest[1].value, rest[0].value)
+        return node.value.partition("|")[0]
     if tag in (ARRAY, STRUCTURE):
-        return [axdr_value(c) for c in rest[1:] if c.kind != "view"]
-    if tag == COMPACT_ARRAY:
-        spec = _spec_of(rest[0])
-        return [_untagged_value(spec, c) for c in rest[1].children[1:]]
-    raise ValueError(f"{node.name}: unknown A-XDR type {tag}")
+        return [axdr_value(c) for c in node.children if c.kind != "view"]
+    spec = _spec_of(node.children[0])
+    return [_untagged_value(spec, c) for c in node.children[1].children[1:]]
 
 
 def _spec_of(desc: Node) -> TypeSpec:
@@ -647,28 +770,28 @@ def _fixed_raw(tag: int, value: Any, name: str) -> Any:
     return value
 
 
-def _string_leaf(tag: int, value: Any, name: str) -> tuple[Node, str]:
-    if tag == VISIBLE_STRING:
-        if not isinstance(value, str):
-            raise GbcsEncodeError("visible-string needs a str", name)
-        return Node("value", "text", value, None, -1, len(value)), '"' + value + '"'
-    if tag == UTF8_STRING:
-        if not isinstance(value, str):
-            raise GbcsEncodeError("utf8-string needs a str", name)
-        raw = value.encode("utf-8")
-        human = '"' + raw.decode("utf-8", "replace") + '"'
-        return Node("value", "bytes", raw, None, -1, len(raw), human), human
+def _octets(value: Any, name: str) -> bytes:
     if not isinstance(value, (bytes, bytearray)):
         raise GbcsEncodeError("octet-string needs bytes", name)
-    raw = bytes(value)
-    return Node("value", "ber_octets", raw, None, -1, 0), octets_human(raw)
+    return bytes(value)
+
+
+def _text(value: Any, name: str, tag: int) -> str:
+    if not isinstance(value, str):
+        raise GbcsEncodeError(f"{TYPE_NAMES[tag]} needs a str", name)
+    return value
 
 
 def _bit_count_and_bytes(value: Any, name: str) -> tuple[int, bytes]:
-    if not isinstance(value, str) or any(c not in "01" for c in value):
+    """The bit count and octets of a bit-string value ('0'/'1' per bit, then any unused
+    bits of the last octet after a '|')."""
+    if not isinstance(value, str):
         raise GbcsEncodeError("bit-string needs a str of '0' and '1'", name)
-    n = len(value)
-    padded = value + "0" * (-n % 8)
+    bits, _, unused = value.partition("|")
+    n = len(bits)
+    if bits.strip("01") or unused.strip("01") or (unused and len(unused) != -n % 8):
+        raise GbcsEncodeError("bit-string needs a str of '0' and '1'", name)
+    padded = bits + (unused or "0" * (-n % 8))
     raw = int(padded, 2).to_bytes(len(padded) // 8, "big") if padded else b""
     return n, raw
 
@@ -685,45 +808,38 @@ def data_node(name: str, value: Any, type_: str | int) -> Node:
     them), (type description, values) for compact-array, None for null-data and
     dont-care."""
     tag = _tag_of(type_)
-    typ = Node("type", "u8", tag, None, -1, 1, TYPE_NAMES[tag])
+    kind = DATA_KINDS[tag]
     if tag in FIXED:
-        n, kind = FIXED[tag]
         raw = _fixed_raw(tag, value, name)
-        human = fixed_human(tag, raw)
-        return Node(name, "seq", None,
-                    [typ, Node("value", kind, raw, None, -1, n,
-                               human if kind == "bytes" else None)], -1, 0, human)
-    if tag in STRINGS:
-        leaf, human = _string_leaf(tag, value, name)
-        if tag == OCTET_STRING:
-            if len(leaf.value) == DATETIME_LEN and looks_like_date_time(leaf.value):
-                leaf.human = human
-            return Node(name, "seq", None, [typ, leaf], -1, 0, human)
-        return Node(name, "lv", 1, [typ, _ber_len("length", len(leaf.value)), leaf], -1, 0,
-                    human)
+        return Node(name, kind, raw, None, -1, 0, fixed_human(tag, raw))
+    if tag == OCTET_STRING:
+        raw = _octets(value, name)
+        return Node(name, kind, raw, None, -1, 0, octets_human(raw))
+    if tag == VISIBLE_STRING:
+        text = _text(value, name, tag)
+        return Node(name, kind, text, None, -1, 0, '"' + text + '"')
+    if tag == UTF8_STRING:
+        raw = _text(value, name, tag).encode("utf-8")
+        return Node(name, kind, raw, None, -1, 0, '"' + raw.decode("utf-8", "replace") + '"')
+    if tag == BIT_STRING:
+        n, raw = _bit_count_and_bytes(value, name)
+        bits = _bits_value(raw, n)
+        return Node(name, kind, bits, None, -1, 0, bits or "(empty)")
     if tag in (ARRAY, STRUCTURE):
         if not isinstance(value, list) or not all(isinstance(v, Node) for v in value):
             raise GbcsEncodeError(f"{TYPE_NAMES[tag]} needs a list of data nodes", name)
+        names = _ELEMENT_NAMES if tag == STRUCTURE else _ENTRY_NAMES
         label = "element" if tag == STRUCTURE else "entry"
         for i, item in enumerate(value):
-            item.name = f"{label}[{i}]"
-        if tag == STRUCTURE and len(value) >= 2 and data_tag(value[0]) is not None \
-                and data_tag(value[1]) is not None:
+            item.name = names[i] if i < 256 else f"{label}[{i}]"
+        if tag == STRUCTURE and len(value) >= 2:
             _logical_name_pair(value[0], value[1])
-        return Node(name, "count", 1, [typ, _ber_len("count", len(value))] + value, -1, 0,
-                    f"{TYPE_NAMES[tag]} of {len(value)}")
-    if tag == BIT_STRING:
-        n, raw = _bit_count_and_bytes(value, name)
-        text = _bits_text(raw, n)
-        return Node(name, "seq", None,
-                    [typ, _ber_len("bit_count", n),
-                     Node("value", "bytes", raw, None, -1, len(raw), text or None)],
-                    -1, 0, text or "(empty)")
+        return Node(name, kind, None, list(value), -1, 0, f"{TYPE_NAMES[tag]} of {len(value)}")
     if tag == COMPACT_ARRAY:
         if not isinstance(value, tuple) or len(value) != 2:
             raise GbcsEncodeError("compact-array needs (type description, values)", name)
         return compact_array_node(name, value[0], value[1])
-    return Node(name, "seq", None, [typ], -1, 0, "null" if tag == NULL_DATA else "dont-care")
+    return Node(name, kind, None, None, -1, 0, "null" if tag == NULL_DATA else "dont-care")
 
 
 def array_node(name: str, items: list[Node]) -> Node:
@@ -775,11 +891,11 @@ def compact_array_node(name: str, description: TypeArg, values: list) -> Node:
     if values and _min_size(spec) == 0:
         raise GbcsEncodeError("compact-array element type takes no bytes", name)
     entries = [_untagged_node(f"entry[{i}]", spec, v) for i, v in enumerate(values)]
-    typ = Node("type", "u8", COMPACT_ARRAY, None, -1, 1, TYPE_NAMES[COMPACT_ARRAY])
     length = sum(len(encode(e)) for e in entries)
     contents = Node("contents", "lv", 0, [_ber_len("length", length)] + entries, -1, 0)
-    return Node(name, "seq", None, [typ, type_description_node("type_description", spec),
-                                    contents], -1, 0, f"compact-array of {len(entries)}")
+    return Node(name, DATA_KINDS[COMPACT_ARRAY], None,
+                [type_description_node("type_description", spec), contents], -1, 0,
+                f"compact-array of {len(entries)}")
 
 
 def _untagged_node(name: str, spec: TypeSpec, value: Any) -> Node:
@@ -788,12 +904,20 @@ def _untagged_node(name: str, spec: TypeSpec, value: Any) -> Node:
         n, kind = FIXED[tag]
         raw = _fixed_raw(tag, value, name)
         return Node(name, kind, raw, None, -1, n, fixed_human(tag, raw))
-    if tag in STRINGS:
-        leaf, human = _string_leaf(tag, value, name)
-        if tag == OCTET_STRING:
-            leaf.name, leaf.human = name, human
-            return leaf
-        return Node(name, "lv", 0, [_ber_len("length", len(leaf.value)), leaf], -1, 0, human)
+    if tag == OCTET_STRING:
+        raw = _octets(value, name)
+        return Node(name, "ber_octets", raw, None, -1, 0, octets_human(raw))
+    if tag == VISIBLE_STRING:
+        text = _text(value, name, tag)
+        return Node(name, "lv", 0, [_ber_len("length", len(text)),
+                                    Node("value", "text", text, None, -1, len(text))],
+                    -1, 0, '"' + text + '"')
+    if tag == UTF8_STRING:
+        raw = _text(value, name, tag).encode("utf-8")
+        human = '"' + raw.decode("utf-8", "replace") + '"'
+        return Node(name, "lv", 0, [_ber_len("length", len(raw)),
+                                    Node("value", "bytes", raw, None, -1, len(raw), human)],
+                    -1, 0, human)
     if tag == BIT_STRING:
         n, raw = _bit_count_and_bytes(value, name)
         return Node(name, "seq", None, [_ber_len("bit_count", n),

@@ -1,21 +1,32 @@
 """A small generic ASN.1 DER reader and writer over `Node` trees.
 
-Every TLV becomes an ``lv`` node (tag, length, then the value) whose length child is a
-``ber_len`` leaf, so an edited tree re-encodes with consistent lengths and a decoded
-non-minimal length form (GBCS devices send ``82 00 9F``) is written back as it came.
-Constructed values hold their inner TLVs as children; primitive values hold one leaf
-named ``value`` (integers as signed big-endian leaves up to 8 bytes, strings and times
-as ``text``, the rest as ``bytes``). Depth is bounded, and nothing is allocated from a
-length field before the bytes are known to exist, so any input either decodes or raises
-`GbcsDecodeError`.
+Each TLV is one node whose offset and size cover tag to end, so a certificate takes a
+third of the nodes a tag / length / value split would:
+
+- a primitive TLV is a leaf of kind ``der.<type>.<tag in hex>`` (``der.int.02``,
+  ``der.bytes.80``) whose value is typed: ``int`` for an INTEGER or ENUMERATED of up
+  to 8 octets, ``bool`` for a BOOLEAN, the dotted ``str`` of an OBJECT IDENTIFIER,
+  ``str`` (Latin-1, as sent) for strings and times, None for NULL, and ``bytes``
+  for the rest (OCTET and BIT STRINGs, whose first octet counts the unused bits);
+- a constructed TLV is a ``der.tlv`` composite with its tag in ``value`` and its inner
+  TLVs as children; its length is recomputed from them on encode.
+
+Typed leaves are written in DER's canonical form, so they are used only for TLVs in
+that form; anything else (a long length where a short one would do, an INTEGER padded
+with a sign octet, ``01`` for TRUE) is kept as a ``bytes`` leaf, whose length keeps the
+width the node's size implies, as do ``der.tlv`` nodes: the non-minimal ``82 00 9F``
+GBCS devices send is written back as it came. Depth is bounded, and nothing is
+allocated from a length field before the bytes are known to exist, so any input either
+decodes or raises `GbcsDecodeError`.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+from typing import Any, Callable
 
 from gbcs.errors import GbcsDecodeError, GbcsEncodeError
-from gbcs.node import Node
+from gbcs.node import Node, ber_length_bytes, composite_kind, leaf_kind
 from gbcs.reader import Reader
 
 MAX_DEPTH = 32
@@ -117,6 +128,8 @@ def _oid_text(raw: bytes) -> str | None:
     arcs: list[int] = []
     value = 0
     for byte in raw:
+        if byte == 0x80 and value == 0:  # a padded subidentifier: not BER
+            return None
         value = (value << 7) | (byte & 0x7F)
         if not byte & 0x80:
             arcs.append(value)
@@ -132,7 +145,7 @@ def oid_bytes(dotted: str) -> bytes:
         arcs = [int(a) for a in dotted.split(".")]
     except ValueError:
         raise GbcsEncodeError(f"not a dotted OID: {dotted!r}") from None
-    if len(arcs) < 2 or arcs[0] > 2 or min(arcs) < 0:
+    if len(arcs) < 2 or arcs[0] > 2 or min(arcs) < 0 or (arcs[0] < 2 and arcs[1] >= 40):
         raise GbcsEncodeError(f"not a dotted OID: {dotted!r}")
     out = bytearray()
     for arc in [40 * arcs[0] + arcs[1]] + arcs[2:]:
@@ -183,15 +196,129 @@ def eui_text(raw: bytes) -> str:
     return raw.hex("-").upper()
 
 
+# -- node kinds ---------------------------------------------------------------------------
+
+TLV = "der.tlv"
+
+
+def _is_primitive(tag: int) -> bool:
+    return not tag & CONSTRUCTED and tag & 0x1F != 0x1F
+
+
+def _leaf_kinds(value_type: str) -> tuple[str | None, ...]:
+    """``der.<value_type>.<tag>`` for every one-octet primitive tag (None elsewhere)."""
+    return tuple(f"der.{value_type}.{t:02X}" if _is_primitive(t) else None
+                 for t in range(256))
+
+
+INT_KIND = _leaf_kinds("int")
+BOOL_KIND = _leaf_kinds("bool")
+NULL_KIND = _leaf_kinds("null")
+OID_KIND = _leaf_kinds("oid")
+TEXT_KIND = _leaf_kinds("text")
+BYTES_KIND = _leaf_kinds("bytes")
+_TAG_OF_KIND: dict[str, int] = {}
+
+
+def integer_width(value: int) -> int:
+    """Octets of the minimal two's complement form DER requires."""
+    return value.bit_length() // 8 + 1 if value >= 0 else (-value - 1).bit_length() // 8 + 1
+
+
+def _int_content(node: Node) -> bytes:
+    value = node.value
+    if not isinstance(value, int):
+        raise GbcsEncodeError(f"expected an integer, got {type(value).__name__}", node.name)
+    return value.to_bytes(integer_width(value), "big", signed=True)
+
+
+def _bool_content(node: Node) -> bytes:
+    return b"\xff" if node.value else b"\x00"
+
+
+def _null_content(node: Node) -> bytes:
+    return b""
+
+
+def _oid_content(node: Node) -> bytes:
+    try:
+        return oid_bytes(str(node.value))
+    except GbcsEncodeError as err:
+        raise GbcsEncodeError(err.args[0], node.name) from None
+
+
+def _text_content(node: Node) -> bytes:
+    try:
+        return str(node.value).encode("latin-1")
+    except UnicodeEncodeError:
+        raise GbcsEncodeError("text is not Latin-1", node.name) from None
+
+
+def _bytes_content(node: Node) -> bytes:
+    if not isinstance(node.value, (bytes, bytearray)):
+        raise GbcsEncodeError(f"expected bytes, got {type(node.value).__name__}", node.name)
+    return bytes(node.value)
+
+
+def _length_width(node: Node, tag_size: int, length: int) -> int:
+    """The width of the length octets a decoded node had (0, meaning minimal, when the
+    size does not tell: a built node, or one edited past a valid width)."""
+    width = node.size - tag_size - length
+    return width if width <= 5 else 0
+
+
+def _leaf_writer(content: Callable[[Node], bytes], keep_width: bool
+                 ) -> Callable[[Node], bytes]:
+    def write(node: Node) -> bytes:
+        raw = content(node)
+        width = _length_width(node, 1, len(raw)) if keep_width else 0
+        return bytes((_TAG_OF_KIND[node.kind],)) + ber_length_bytes(len(raw), width) + raw
+    return write
+
+
+for _kinds, _type, _content in (
+        (INT_KIND, int, _int_content), (BOOL_KIND, bool, _bool_content),
+        (NULL_KIND, type(None), _null_content), (OID_KIND, str, _oid_content),
+        (TEXT_KIND, str, _text_content), (BYTES_KIND, bytes, _bytes_content)):
+    _writer = _leaf_writer(_content, _kinds is BYTES_KIND)
+    for _tag, _kind in enumerate(_kinds):
+        if _kind is not None:
+            _TAG_OF_KIND[_kind] = _tag
+            leaf_kind(_kind, _type, _writer)
+
+
+def tag_bytes(tag: int) -> bytes:
+    """The identifier octets of a tag number as `read_header` gives it."""
+    return bytes((tag,)) if tag <= 0xFF else tag.to_bytes((tag.bit_length() + 7) // 8, "big")
+
+
+def _tlv_prefix(node: Node, body: bytes, count: int) -> bytes:
+    tag = node.value
+    if not isinstance(tag, int) or tag < 0:
+        raise GbcsEncodeError(f"{TLV} node without a tag: {tag!r}", node.name)
+    ident = tag_bytes(tag)
+    return ident + ber_length_bytes(len(body), _length_width(node, len(ident), len(body)))
+
+
+composite_kind(TLV, _tlv_prefix)
+
+
+def tag_of(node: Node) -> int:
+    """The tag of a DER node (-1 for a node of another kind)."""
+    if node.kind == TLV:
+        return node.value
+    return _TAG_OF_KIND.get(node.kind, -1)
+
+
 # -- reading ----------------------------------------------------------------------------
 
 
-def read_tag(r: Reader, field: str) -> Node:
-    """The identifier octets: a u8 leaf, or a bytes leaf for the high-tag-number form."""
+def _read_tag(r: Reader, field: str) -> int:
+    """The identifier octets as a number (high tag numbers: all their octets)."""
     pos = r.pos
     first = r.u8(field)
     if first & 0x1F != 0x1F:
-        return Node("tag", "u8", first, None, pos, 1, TAG_HUMAN[first])
+        return first
     n = 1
     while True:
         byte = r.u8(field)
@@ -200,13 +327,7 @@ def read_tag(r: Reader, field: str) -> Node:
             break
         if n >= 4:
             raise GbcsDecodeError("tag number longer than 3 bytes", pos, field)
-    raw = r.buf[pos:pos + n]
-    return Node("tag", "bytes", raw, None, pos, n, tag_name(int.from_bytes(raw, "big")))
-
-
-def tag_value(tag_node: Node) -> int:
-    value = tag_node.value
-    return value if isinstance(value, int) else int.from_bytes(value, "big")
+    return int.from_bytes(r.buf[pos:pos + n], "big")
 
 
 def peek_tag(r: Reader) -> int:
@@ -215,74 +336,87 @@ def peek_tag(r: Reader) -> int:
     return r.buf[r.pos] if r.pos < r.end else -1
 
 
-def read_header(r: Reader, name: str) -> tuple[int, Node, Node, Reader, int]:
-    """(tag, tag leaf, length leaf, reader over the value, start offset) of one TLV."""
-    buf, start, end = r.buf, r.pos, r.end
-    if start + 2 <= end:
+def read_header(r: Reader, field: str) -> tuple[int, int, int, bool]:
+    """(tag, value start, value end, whether the length is minimal) of the TLV at `r`,
+    which moves past it."""
+    buf, start = r.buf, r.pos
+    if start + 2 <= r.end:
         tag = buf[start]
         length = buf[start + 1]
-        body_end = start + 2 + length
-        if length < 0x80 and body_end <= end and tag & 0x1F != 0x1F:
-            r.pos = body_end
-            return (tag, Node("tag", "u8", tag, None, start, 1, TAG_HUMAN[tag]),
-                    Node("length", "ber_len", length, None, start + 1, 1),
-                    Reader(buf, start + 2, body_end), start)
-    tag_node = read_tag(r, name)
+        if length < 0x80 and tag & 0x1F != 0x1F and start + 2 + length <= r.end:
+            r.pos = start + 2 + length
+            return tag, start + 2, r.pos, True
+    tag = _read_tag(r, field)
+    length, size = r.ber_length(field)
     pos = r.pos
-    length, size = r.ber_length(name)
-    len_node = Node("length", "ber_len", length, None, pos, size)
-    body = r.sub(length, name)
-    return tag_value(tag_node), tag_node, len_node, body, start
+    if length > r.end - pos:
+        r.need(length, field)
+    r.pos = pos + length
+    minimal = size == (1 if length < 0x80 else 1 + (length.bit_length() + 7) // 8)
+    return tag, pos, r.pos, minimal
 
 
-def primitive_value(tag: int, body: Reader) -> tuple[list[Node], str | None]:
-    """The value leaf (none for an empty value) of a primitive TLV and its human text."""
-    pos, n = body.pos, body.end - body.pos
-    raw = body.take(n, "value")
-    if n == 0:
-        return [], ("null" if tag == NULL else None)
-    if tag in (INTEGER, ENUMERATED) and n <= 8:
-        value = int.from_bytes(raw, "big", signed=True)
-        return [Node("value", f"i{8 * n}", value, None, pos, n)], str(value)
-    if tag == BOOLEAN and n == 1:
-        human = "FALSE" if raw[0] == 0 else "TRUE"
-        return [Node("value", "u8", raw[0], None, pos, 1, human)], human
-    if tag == OBJECT_IDENTIFIER:
+def int_value(raw: bytes) -> tuple[int, bool]:
+    """(value, whether in minimal form) of non-empty INTEGER content."""
+    value = int.from_bytes(raw, "big", signed=True)
+    return value, len(raw) == 1 or integer_width(value) == len(raw)
+
+
+def primitive(name: str, tag: int, buf: bytes, start: int, pos: int, end: int,
+              minimal: bool) -> Node:
+    """The leaf of a primitive TLV, typed after its universal tag."""
+    raw = buf[pos:end]
+    n = end - pos
+    size = end - start
+    if tag > 0xFF:
+        return Node(name, TLV, tag, [Node("value", "bytes", raw, None, pos, n)], start, size)
+    human: str | None = None
+    if tag == INTEGER or tag == ENUMERATED:
+        if 0 < n <= 8:
+            value, canonical = int_value(raw)
+            human = str(value)
+            if canonical and minimal:
+                return Node(name, INT_KIND[tag], value, None, start, size, human)
+    elif tag == OBJECT_IDENTIFIER:
+        dotted = oid_text(raw)
         human = oid_human(raw)
-        return [Node("value", "bytes", raw, None, pos, n, human)], human
-    if tag in TEXT_TAGS or tag in TIME_TAGS:
-        text = raw.decode("latin-1")
-        human = time_human(tag, text) if tag in TIME_TAGS else None
-        if tag == UTF8_STRING and not raw.isascii():
+        if dotted is not None and minimal:
+            return Node(name, OID_KIND[tag], dotted, None, start, size, human)
+    elif tag in TEXT_TAGS or tag in TIME_TAGS:
+        text_ = raw.decode("latin-1")
+        if tag in TIME_TAGS:
+            human = time_human(tag, text_)
+        elif tag == UTF8_STRING and not raw.isascii():
             human = raw.decode("utf-8", "replace")
-        return [Node("value", "text", text, None, pos, n, human)], human
-    if tag == BIT_STRING:
-        return bit_string_children(raw, pos), None
-    return [Node("value", "bytes", raw, None, pos, n)], None
-
-
-def bit_string_children(raw: bytes, pos: int) -> list[Node]:
-    """A BIT STRING value: the unused-bits count and the bits."""
-    return [Node("unused_bits", "u8", raw[0], None, pos, 1),
-            Node("bits", "bytes", raw[1:], None, pos + 1, len(raw) - 1)]
+        if minimal:
+            return Node(name, TEXT_KIND[tag], text_, None, start, size, human)
+        human = human or text_
+    elif tag == BOOLEAN and n == 1:
+        human = "FALSE" if raw[0] == 0 else "TRUE"
+        if minimal and raw[0] in (0, 0xFF):
+            return Node(name, BOOL_KIND[tag], raw[0] != 0, None, start, size, human)
+    elif tag == NULL and n == 0:
+        if minimal:
+            return Node(name, NULL_KIND[tag], None, None, start, size, "null")
+        human = "null"
+    return Node(name, BYTES_KIND[tag], raw, None, start, size, human)
 
 
 def decode_tlv(r: Reader, name: str | None = None, depth: int = 0) -> Node:
     """Any one well-formed TLV as a tree; its node is named `name` or after its tag."""
     if depth > MAX_DEPTH:
         raise r.fail(f"DER nested deeper than {MAX_DEPTH} levels", name or "der")
-    tag, tag_node, len_node, body, start = read_header(r, name or "der")
+    start = r.pos
+    tag, pos, end, minimal = read_header(r, name or "der")
     if name is None:
-        name = tag_node.human or "der"
+        name = TAG_HUMAN[tag] if tag <= 0xFF else tag_name(tag)
     if tag <= 0xFF and tag & CONSTRUCTED:
         try:
-            children = decode_items(body, depth + 1)
+            children = decode_items(Reader(r.buf, pos, end), depth + 1)
         except GbcsDecodeError as err:
             raise err.within(name) from None
-        return Node(name, "lv", 1, [tag_node, len_node, *children], start, r.pos - start)
-    values, human = primitive_value(tag, body) if tag <= 0xFF else (
-        [Node("value", "bytes", body.rest(), None, body.pos, body.end - body.pos)], None)
-    return Node(name, "lv", 1, [tag_node, len_node, *values], start, r.pos - start, human)
+        return Node(name, TLV, tag, children, start, end - start)
+    return primitive(name, tag, r.buf, start, pos, end, minimal)
 
 
 def decode_items(r: Reader, depth: int = 0) -> list[Node]:
@@ -305,35 +439,45 @@ def decode_der(data: bytes, name: str = "der") -> Node:
 
 
 def tlv(name: str, tag: int, children: list[Node], human: str | None = None) -> Node:
-    """A TLV node around already built value nodes (length computed on encode)."""
-    return Node(name, "lv", 1, [Node("tag", "u8", tag, None, -1, 0, tag_name(tag)),
-                                Node("length", "ber_len", 0), *children], -1, 0, human)
+    """A constructed TLV around already built nodes (length computed on encode)."""
+    return Node(name, TLV, tag, children, -1, 0, human)
 
 
-def integer_width(value: int) -> int:
-    """Octets of the minimal two's complement form DER requires."""
-    return value.bit_length() // 8 + 1 if value >= 0 else (-value - 1).bit_length() // 8 + 1
+def _leaf(name: str, kinds: tuple[str | None, ...], tag: int, value: Any,
+          human: str | None) -> Node:
+    kind = kinds[tag] if 0 <= tag <= 0xFF else None
+    if kind is None:
+        raise GbcsEncodeError(f"0x{tag:X} is no one-octet primitive tag", name)
+    return Node(name, kind, value, None, -1, 0, human)
 
 
 def integer(name: str, value: int, tag: int = INTEGER, human: str | None = None) -> Node:
+    """An INTEGER leaf: the number up to 8 octets, its octets beyond (as decoded)."""
     n = integer_width(value)
     if n <= 8:
-        leaf = Node("value", f"i{8 * n}", value, None, -1, n)
-    else:
-        leaf = Node("value", "bytes", value.to_bytes(n, "big", signed=True), None, -1, n)
-    return tlv(name, tag, [leaf], human)
+        return _leaf(name, INT_KIND, tag, value, human)
+    return _leaf(name, BYTES_KIND, tag, value.to_bytes(n, "big", signed=True), human)
+
+
+def boolean(name: str, value: bool, tag: int = BOOLEAN) -> Node:
+    return _leaf(name, BOOL_KIND, tag, bool(value), "TRUE" if value else "FALSE")
+
+
+def object_identifier(name: str, dotted: str, tag: int = OBJECT_IDENTIFIER) -> Node:
+    raw = oid_bytes(dotted)
+    return _leaf(name, OID_KIND, tag, oid_text(raw), oid_human(raw))
 
 
 def octets(name: str, raw: bytes, tag: int = OCTET_STRING, human: str | None = None) -> Node:
-    return tlv(name, tag, [Node("value", "bytes", bytes(raw), None, -1, len(raw))], human)
+    return _leaf(name, BYTES_KIND, tag, bytes(raw), human)
 
 
 def null(name: str, tag: int = NULL) -> Node:
-    return tlv(name, tag, [], "null")
+    return _leaf(name, NULL_KIND, tag, None, "null")
 
 
 def text(name: str, tag: int, value: str, human: str | None = None) -> Node:
-    return tlv(name, tag, [Node("value", "text", value, None, -1, len(value), human)], human)
+    return _leaf(name, TEXT_KIND, tag, value, human)
 
 
 def generalized_time(name: str, when: _dt.datetime, tag: int = GENERALIZED_TIME) -> Node:
@@ -346,8 +490,8 @@ def generalized_time(name: str, when: _dt.datetime, tag: int = GENERALIZED_TIME)
 
 def bit_string(name: str, unused_bits: int, bits: bytes, tag: int = BIT_STRING,
                human: str | None = None) -> Node:
-    raw = bytes((unused_bits,)) + bits
-    return tlv(name, tag, bit_string_children(raw, -1), human)
+    """A BIT STRING leaf: its content octets, the unused-bits count first."""
+    return octets(name, bytes((unused_bits,)) + bits, tag, human)
 
 
 def named_bits(indices: set[int] | frozenset[int]) -> tuple[int, bytes]:

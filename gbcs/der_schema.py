@@ -1,9 +1,9 @@
 """Declarative ASN.1 types over `gbcs.der`: one declaration reads and builds a field.
 
 A `Spec` is an ASN.1 type: `read` turns the DER at a reader into a named `Node` tree
-(the same ``lv`` TLV shape `gbcs.der` gives, with fields named and values explained) and
-`build` makes that tree from Python values, so an encoder and a decoder written from one
-declaration cannot drift apart.
+(the one-node-per-TLV shape `gbcs.der` gives, with fields named and values explained)
+and `build` makes that tree from Python values, so an encoder and a decoder written
+from one declaration cannot drift apart.
 
 Typing never makes a well-formed value fail: when the bytes are good DER but not the
 expected type (another tag, a missing or an extra element), `decode` keeps that element
@@ -42,31 +42,20 @@ def decode(spec: Spec, r: Reader, name: str, depth: int) -> Node:
         return node
 
 
-def _header(spec: Spec, r: Reader, name: str, depth: int
-            ) -> tuple[Node, Node, Reader, int]:
-    """The TLV header at `r` (short forms read inline: most GBCS TLVs are short)."""
+def _header(spec: Spec, r: Reader, name: str, depth: int) -> tuple[int, int, int, bool]:
+    """`der.read_header` of the TLV at `r`, which must bear one of `spec`'s tags."""
     if depth > der.MAX_DEPTH:
         raise r.fail(f"DER nested deeper than {der.MAX_DEPTH} levels", name)
-    buf, start = r.buf, r.pos
-    if start + 2 <= r.end and buf[start + 1] < 0x80 and buf[start] & 0x1F != 0x1F \
-            and start + 2 + buf[start + 1] <= r.end:
-        tag = buf[start]
-        if spec.tags is not None and tag not in spec.tags:
-            raise Mismatch(f"tag 0x{tag:02X}")
-        body_end = start + 2 + buf[start + 1]
-        r.pos = body_end
-        return (Node("tag", "u8", tag, None, start, 1, der.TAG_HUMAN[tag]),
-                Node("length", "ber_len", body_end - start - 2, None, start + 1, 1),
-                Reader(buf, start + 2, body_end), start)
-    tag, tag_node, len_node, body, start = der.read_header(r, name)
-    if spec.tags is not None and tag not in spec.tags:
-        raise Mismatch(f"tag 0x{tag:02X}")
-    return tag_node, len_node, body, start
+    header = der.read_header(r, name)
+    if spec.tags is not None and header[0] not in spec.tags:
+        raise Mismatch(f"tag 0x{header[0]:02X}")
+    return header
 
 
-def _hex(raw: bytes) -> str:
-    """Octets as a lab engineer reads them: hex, or their count when long."""
-    return raw.hex().upper() if len(raw) <= 48 else f"{len(raw)} octets"
+def _hex(raw: bytes) -> str | None:
+    """Octets as a lab engineer reads them: hex, or (long ones) None, leaving the
+    renderer to show the value itself."""
+    return raw.hex().upper() if len(raw) <= 48 else None
 
 
 def _name_of(names: Names | None, value: int) -> str | None:
@@ -93,7 +82,7 @@ class Spec(ABC):
         """The tree of `value`, shaped as `read` would return it."""
 
 
-# -- primitive types --------------------------------------------------------------------
+# -- primitive types: one leaf each, typed when in DER's canonical form -------------------
 
 
 class Integer(Spec):
@@ -106,22 +95,25 @@ class Integer(Spec):
         self.tags = frozenset((tag,))
         self.label = label
 
+    def _human(self, value: int) -> str:
+        named = _name_of(self.names, value)
+        return named if named is not None else str(value)
+
     def read(self, r: Reader, name: str, depth: int) -> Node:
-        tag_node, len_node, body, start = _header(self, r, name, depth)
-        n = body.end - body.pos
-        if n == 0:
+        start = r.pos
+        tag, pos, end, minimal = _header(self, r, name, depth)
+        if pos == end:
             raise Mismatch("empty INTEGER")
-        pos = body.pos
-        raw = body.take(n, name)
-        if n <= 8:
-            value = int.from_bytes(raw, "big", signed=True)
-            named = _name_of(self.names, value)
-            human = named if named is not None else str(value)
-            leaf = Node("value", f"i{8 * n}", value, None, pos, n, named)
-        else:
-            human = "0x" + raw.hex().upper()
-            leaf = Node("value", "bytes", raw, None, pos, n)
-        return Node(name, "lv", 1, [tag_node, len_node, leaf], start, r.pos - start, human)
+        raw = r.buf[pos:end]
+        if end - pos > 8:
+            return Node(name, der.BYTES_KIND[tag], raw, None, start, end - start,
+                        "0x" + raw.hex().upper())
+        value, canonical = der.int_value(raw)
+        if canonical and minimal:
+            return Node(name, der.INT_KIND[tag], value, None, start, end - start,
+                        self._human(value))
+        return Node(name, der.BYTES_KIND[tag], raw, None, start, end - start,
+                    self._human(value))
 
     def value_of(self, text: str) -> int:
         """The number of a named value (for builders given names)."""
@@ -133,10 +125,9 @@ class Integer(Spec):
 
     def build(self, name: str, value: int | str) -> Node:
         number = self.value_of(value) if isinstance(value, str) else int(value)
-        node = der.integer(name, number, self.tag, _name_of(self.names, number))
-        leaf = node.children[2]
-        node.human = node.human or (str(number) if leaf.kind != "bytes"
-                                    else "0x" + leaf.value.hex().upper())
+        node = der.integer(name, number, self.tag)
+        node.human = (self._human(number) if isinstance(node.value, int)
+                      else "0x" + node.value.hex().upper())
         return node
 
 
@@ -149,21 +140,18 @@ class OctetString(Spec):
         self.tags = frozenset((tag,))
         self.human = human
 
+    def _human(self, raw: bytes) -> str | None:
+        return (self.human(raw) if self.human else None) or _hex(raw)
+
     def read(self, r: Reader, name: str, depth: int) -> Node:
-        tag_node, len_node, body, start = _header(self, r, name, depth)
-        pos, n = body.pos, body.end - body.pos
-        raw = body.take(n, name)
-        human = self.human(raw) if self.human else None
-        leaf = Node("value", "bytes", raw, None, pos, n, human)
-        return Node(name, "lv", 1, [tag_node, len_node, leaf], start, r.pos - start,
-                    human or _hex(raw))
+        start = r.pos
+        tag, pos, end, _ = _header(self, r, name, depth)
+        raw = r.buf[pos:end]
+        return Node(name, der.BYTES_KIND[tag], raw, None, start, end - start, self._human(raw))
 
     def build(self, name: str, value: bytes) -> Node:
         raw = bytes(value)
-        human = self.human(raw) if self.human else None
-        node = der.octets(name, raw, self.tag, human)
-        node.human = human or _hex(raw)
-        return node
+        return der.octets(name, raw, self.tag, self._human(raw))
 
 
 class Null(Spec):
@@ -174,10 +162,13 @@ class Null(Spec):
         self.tags = frozenset((tag,))
 
     def read(self, r: Reader, name: str, depth: int) -> Node:
-        tag_node, len_node, body, start = _header(self, r, name, depth)
-        if body.end != body.pos:
+        start = r.pos
+        tag, pos, end, minimal = _header(self, r, name, depth)
+        if end != pos:
             raise Mismatch("NULL with a value")
-        return Node(name, "lv", 1, [tag_node, len_node], start, r.pos - start, "null")
+        if minimal:
+            return Node(name, der.NULL_KIND[tag], None, None, start, end - start, "null")
+        return Node(name, der.BYTES_KIND[tag], b"", None, start, end - start, "null")
 
     def build(self, name: str, value: None = None) -> Node:
         return der.null(name, self.tag)
@@ -188,19 +179,18 @@ class Boolean(Spec):
     tags = frozenset((der.BOOLEAN,))
 
     def read(self, r: Reader, name: str, depth: int) -> Node:
-        tag_node, len_node, body, start = _header(self, r, name, depth)
-        if body.end - body.pos != 1:
+        start = r.pos
+        tag, pos, end, minimal = _header(self, r, name, depth)
+        if end - pos != 1:
             raise Mismatch("BOOLEAN not one octet")
-        pos = body.pos
-        value = body.u8(name)
-        human = "FALSE" if value == 0 else "TRUE"
-        leaf = Node("value", "u8", value, None, pos, 1, human)
-        return Node(name, "lv", 1, [tag_node, len_node, leaf], start, r.pos - start, human)
+        octet = r.buf[pos]
+        human = "FALSE" if octet == 0 else "TRUE"
+        if minimal and octet in (0, 0xFF):
+            return Node(name, der.BOOL_KIND[tag], octet != 0, None, start, end - start, human)
+        return Node(name, der.BYTES_KIND[tag], r.buf[pos:end], None, start, end - start, human)
 
     def build(self, name: str, value: bool) -> Node:
-        human = "TRUE" if value else "FALSE"
-        return der.tlv(name, der.BOOLEAN, [Node("value", "u8", 0xFF if value else 0,
-                                                None, -1, 1, human)], human)
+        return der.boolean(name, value)
 
 
 class ObjectIdentifier(Spec):
@@ -208,18 +198,19 @@ class ObjectIdentifier(Spec):
     tags = frozenset((der.OBJECT_IDENTIFIER,))
 
     def read(self, r: Reader, name: str, depth: int) -> Node:
-        tag_node, len_node, body, start = _header(self, r, name, depth)
-        pos, n = body.pos, body.end - body.pos
-        raw = body.take(n, name)
-        if der.oid_text(raw) is None:
+        start = r.pos
+        tag, pos, end, minimal = _header(self, r, name, depth)
+        raw = r.buf[pos:end]
+        dotted = der.oid_text(raw)
+        if dotted is None:
             raise Mismatch("malformed OBJECT IDENTIFIER")
-        human = der.oid_human(raw)
-        leaf = Node("value", "bytes", raw, None, pos, n, human)
-        return Node(name, "lv", 1, [tag_node, len_node, leaf], start, r.pos - start, human)
+        if minimal:
+            return Node(name, der.OID_KIND[tag], dotted, None, start, end - start,
+                        der.oid_human(raw))
+        return Node(name, der.BYTES_KIND[tag], raw, None, start, end - start, der.oid_human(raw))
 
     def build(self, name: str, value: str) -> Node:
-        raw = der.oid_bytes(value)
-        return der.octets(name, raw, der.OBJECT_IDENTIFIER, der.oid_human(raw))
+        return der.object_identifier(name, value)
 
 
 class Time(Spec):
@@ -231,14 +222,16 @@ class Time(Spec):
         self.label = "Time" if utc else "GeneralizedTime"
 
     def read(self, r: Reader, name: str, depth: int) -> Node:
-        tag_node, len_node, body, start = _header(self, r, name, depth)
-        pos, n = body.pos, body.end - body.pos
-        text = body.take(n, name).decode("latin-1")
-        human = der.time_human(der.tag_value(tag_node), text)
+        start = r.pos
+        tag, pos, end, minimal = _header(self, r, name, depth)
+        raw = r.buf[pos:end]
+        text = raw.decode("latin-1")
+        human = der.time_human(tag, text)
         if human is None:
             raise Mismatch(f"not a DER time: {text!r}")
-        leaf = Node("value", "text", text, None, pos, n, human)
-        return Node(name, "lv", 1, [tag_node, len_node, leaf], start, r.pos - start, human)
+        if minimal:
+            return Node(name, der.TEXT_KIND[tag], text, None, start, end - start, human)
+        return Node(name, der.BYTES_KIND[tag], raw, None, start, end - start, human)
 
     def build(self, name: str, value: _dt.datetime | str) -> Node:
         if isinstance(value, str):
@@ -264,15 +257,13 @@ class BitString(Spec):
             der.bits_set(unused, bits))) or "(none)"
 
     def read(self, r: Reader, name: str, depth: int) -> Node:
-        tag_node, len_node, body, start = _header(self, r, name, depth)
-        pos, n = body.pos, body.end - body.pos
-        if n == 0:
+        start = r.pos
+        tag, pos, end, _ = _header(self, r, name, depth)
+        if pos == end:
             raise Mismatch("empty BIT STRING")
-        raw = body.take(n, name)
-        children = der.bit_string_children(raw, pos)
-        human = self.describe(raw[0], raw[1:])
-        return Node(name, "lv", 1, [tag_node, len_node, *children], start, r.pos - start,
-                    human)
+        raw = r.buf[pos:end]
+        return Node(name, der.BYTES_KIND[tag], raw, None, start, end - start,
+                    self.describe(raw[0], raw[1:]))
 
     def build(self, name: str, value: _AnyValue) -> Node:
         """`value`: a set of bit names or indices, or (unused bits, octets)."""
@@ -320,7 +311,7 @@ def decode_bytes(spec: Spec, data: bytes, name: str) -> Node:
     return node
 
 
-# -- constructed types ------------------------------------------------------------------
+# -- constructed types: one ``der.tlv`` node each, its elements as children -------------
 
 
 class Field:
@@ -344,11 +335,13 @@ class Sequence(Spec):
         self.summary = summary
 
     def read(self, r: Reader, name: str, depth: int) -> Node:
-        tag_node, len_node, body, start = _header(self, r, name, depth)
-        children = [tag_node, len_node]
+        start = r.pos
+        tag, pos, end, _ = _header(self, r, name, depth)
+        body = Reader(r.buf, pos, end)
+        children = []
         try:
             for f in self.fields:
-                if body.pos >= body.end:
+                if body.pos >= end:
                     if f.optional:
                         continue
                     raise Mismatch(f"{f.name} missing")
@@ -357,9 +350,9 @@ class Sequence(Spec):
                 children.append(decode(f.spec, body, f.name, depth + 1))
         except GbcsDecodeError as err:
             raise err.within(name) from None
-        if body.pos != body.end:
+        if body.pos != end:
             raise Mismatch(f"elements after {self.fields[-1].name}")
-        node = Node(name, "lv", 1, children, start, r.pos - start)
+        node = Node(name, der.TLV, tag, children, start, end - start)
         if self.summary is not None:
             node.human = self.summary(node)
         return node
@@ -388,6 +381,10 @@ class Sequence(Spec):
         return node
 
 
+def _elements(n: int) -> str:
+    return f"{n} element{'s' if n != 1 else ''}"
+
+
 class SequenceOf(Spec):
     """SEQUENCE OF / SET OF: every element named `item`."""
 
@@ -400,22 +397,20 @@ class SequenceOf(Spec):
         self.label = label or f"SEQUENCE OF {spec.label}"
 
     def read(self, r: Reader, name: str, depth: int) -> Node:
-        tag_node, len_node, body, start = _header(self, r, name, depth)
-        children = [tag_node, len_node]
-        index = 0
+        start = r.pos
+        tag, pos, end, _ = _header(self, r, name, depth)
+        body = Reader(r.buf, pos, end)
+        children: list[Node] = []
         try:
-            while body.pos < body.end:
+            while body.pos < end:
                 children.append(decode(self.spec, body, self.item, depth + 1))
-                index += 1
         except GbcsDecodeError as err:
-            raise err.within(f"{name}[{index}]") from None
-        return Node(name, "lv", 1, children, start, r.pos - start,
-                    f"{index} element{'s' if index != 1 else ''}")
+            raise err.within(f"{name}[{len(children)}]") from None
+        return Node(name, der.TLV, tag, children, start, end - start, _elements(len(children)))
 
     def build(self, name: str, value: list) -> Node:
         items = [self.spec.build(self.item, v) for v in value]
-        n = len(items)
-        return der.tlv(name, self.tag, items, f"{n} element{'s' if n != 1 else ''}")
+        return der.tlv(name, self.tag, items, _elements(len(items)))
 
 
 class Choice(Spec):
@@ -458,17 +453,18 @@ class Explicit(Spec):
         self.label = f"[{tag & 0x1F}] {inner.label}"
 
     def read(self, r: Reader, name: str, depth: int) -> Node:
-        tag_node, len_node, body, start = _header(self, r, name, depth)
-        if body.pos >= body.end:
+        start = r.pos
+        tag, pos, end, _ = _header(self, r, name, depth)
+        if pos >= end:
             raise Mismatch("empty explicit tag")
+        body = Reader(r.buf, pos, end)
         try:
             inner = decode(self.inner, body, self.inner_name, depth + 1)
         except GbcsDecodeError as err:
             raise err.within(name) from None
-        if body.pos != body.end:
+        if body.pos != end:
             raise Mismatch(f"elements after {self.inner_name}")
-        return Node(name, "lv", 1, [tag_node, len_node, inner], start, r.pos - start,
-                    inner.human)
+        return Node(name, der.TLV, tag, [inner], start, end - start, inner.human)
 
     def build(self, name: str, value: _AnyValue) -> Node:
         inner = self.inner.build(self.inner_name, value)
@@ -477,8 +473,9 @@ class Explicit(Spec):
 
 class Encapsulated(Spec):
     """An OCTET STRING (or BIT STRING with no unused bits) whose octets are themselves
-    a DER value of type `inner` (X.509 extension values, ECDSA signatures); octets that
-    are not such a value stay a plain leaf."""
+    a DER value of type `inner` (X.509 extension values, ECDSA signatures): a ``der.tlv``
+    node over an ``unused_bits`` leaf (BIT STRING only) and the inner value. Octets that
+    are not such a value stay one plain leaf."""
 
     def __init__(self, inner_name: str, inner: Spec, tag: int = der.OCTET_STRING) -> None:
         self.inner_name = inner_name
@@ -488,27 +485,23 @@ class Encapsulated(Spec):
         self.label = f"{der.tag_name(tag)} containing {inner.label}"
 
     def read(self, r: Reader, name: str, depth: int) -> Node:
-        tag_node, len_node, body, start = _header(self, r, name, depth)
-        children = [tag_node, len_node]
-        if self.tag == der.BIT_STRING:
-            if body.pos >= body.end:
+        start = r.pos
+        tag, pos, end, _ = _header(self, r, name, depth)
+        body = Reader(r.buf, pos, end)
+        children = []
+        if tag == der.BIT_STRING:
+            if pos >= end:
                 raise Mismatch("empty BIT STRING")
-            children.append(Node("unused_bits", "u8", body.u8(name), None, body.pos - 1, 1))
-        inner_start = body.pos
+            children.append(Node("unused_bits", "u8", r.buf[pos], None, pos, 1))
+            body.pos += 1
         try:
             inner = decode(self.inner, body, self.inner_name, depth + 1)
-            if body.pos != body.end:
-                raise Mismatch("trailing octets")
-            if self.tag == der.BIT_STRING and children[-1].value:
-                raise Mismatch("unused bits")
-            children.append(inner)
-            human = inner.human
+            if body.pos != end or (children and children[0].value):
+                raise Mismatch("trailing octets or unused bits")
         except (GbcsDecodeError, Mismatch):
-            body.pos = inner_start
-            children.append(Node("value", "bytes", body.rest(), None, inner_start,
-                                 body.end - inner_start))
-            human = None
-        return Node(name, "lv", 1, children, start, r.pos - start, human)
+            return Node(name, der.BYTES_KIND[tag], r.buf[pos:end], None, start, end - start)
+        children.append(inner)
+        return Node(name, der.TLV, tag, children, start, end - start, inner.human)
 
     def build(self, name: str, value: _AnyValue) -> Node:
         inner = self.inner.build(self.inner_name, value)

@@ -15,7 +15,7 @@ from gbcs.der_schema import (
     ObjectIdentifier, OctetString, Sequence, SequenceOf, Spec, Time, decode, decode_bytes,
 )
 from gbcs.errors import GbcsDecodeError
-from gbcs.node import Node
+from gbcs.node import Node, display_value
 from gbcs.reader import Reader
 
 KEY_USAGE_BITS = {
@@ -37,27 +37,23 @@ def _eui_or_hex(raw: bytes) -> str:
 
 
 def _value_text(node: Node) -> str:
-    """The readable value of a generic attribute value node (string or BIT STRING)."""
-    children = node.children or []
-    for child in children[2:]:
-        if child.name == "bits" and isinstance(child.value, bytes):
-            return _eui_or_hex(child.value)
-    leaf = children[2] if len(children) > 2 else None
-    if leaf is None or leaf.children is not None:
+    """The readable value of a generic attribute value node (a string, or a BIT STRING
+    such as the x500UniqueIdentifier EUI-64)."""
+    if node.children is not None:
         return ""
-    if leaf.kind == "text":
-        return leaf.human or leaf.value
-    return leaf.value.hex().upper() if isinstance(leaf.value, bytes) else str(leaf.value)
+    if der.tag_of(node) == der.BIT_STRING and isinstance(node.value, bytes) and node.value:
+        return _eui_or_hex(node.value[1:])
+    if isinstance(node.value, str):
+        return node.human or node.value
+    return display_value(node)
 
 
 def _attribute_summary(node: Node) -> str | None:
     """``OU=07``; None when the type is not an OBJECT IDENTIFIER."""
-    kind = node.children[2]
-    raw = kind.children[2].value if kind.children and len(kind.children) > 2 else None
-    dotted = der.oid_text(raw) if isinstance(raw, bytes) else None
+    dotted = der.oid_of(node.children[0])
     if dotted is None:
         return None
-    return f"{ATTRIBUTE_SHORT.get(dotted, dotted)}={_value_text(node.children[3])}"
+    return f"{ATTRIBUTE_SHORT.get(dotted, dotted)}={_value_text(node.children[1])}"
 
 
 ATTRIBUTE_TYPE_AND_VALUE = Sequence("AttributeTypeAndValue", [
@@ -69,7 +65,7 @@ RELATIVE_DISTINGUISHED_NAME = SequenceOf(
 
 
 def _name_summary(node: Node) -> str:
-    parts = [attr.human for rdn in (node.children or [])[2:] for attr in (rdn.children or [])[2:]
+    parts = [attr.human for rdn in node.children or () for attr in rdn.children or ()
              if attr.human]
     return ", ".join(parts) if parts else "(empty)"
 
@@ -93,42 +89,44 @@ NAME = _Name("relative_distinguished_name", RELATIVE_DISTINGUISHED_NAME, label="
 ALGORITHM_IDENTIFIER = Sequence("AlgorithmIdentifier", [
     Field("algorithm", ObjectIdentifier()),
     Field("parameters", Any(), optional=True),
-], summary=lambda n: n.children[2].human)
+], summary=lambda n: n.children[0].human)
 
 VALIDITY = Sequence("Validity", [
     Field("not_before", Time(utc=True)),
     Field("not_after", Time(utc=True)),
-], summary=lambda n: f"{n.children[2].human} to {n.children[3].human}")
+], summary=lambda n: f"{n.children[0].human} to {n.children[1].human}")
 
 
 class EcPoint(Spec):
-    """subjectPublicKey: a BIT STRING holding an uncompressed P-256 point, shown as
-    ``04 || x || y`` (other contents stay plain bits)."""
+    """subjectPublicKey: a BIT STRING holding an uncompressed P-256 point, shown as a
+    ``der.tlv`` node over ``unused_bits``, ``point_format``, ``x`` and ``y`` leaves (other
+    contents stay one BIT STRING leaf)."""
 
     label = "ECPoint"
     tags = frozenset((der.BIT_STRING,))
 
     @staticmethod
-    def _children(raw: bytes, pos: int) -> list[Node]:
+    def _node(name: str, raw: bytes, start: int, pos: int, size: int) -> Node:
         if len(raw) == 66 and raw[0] == 0 and raw[1] == 0x04:
-            return [Node("unused_bits", "u8", 0, None, pos, 1),
-                    Node("point_format", "u8", 4, None, pos + 1, 1, "uncompressed"),
-                    Node("x", "bytes", raw[2:34], None, pos + 2, 32),
-                    Node("y", "bytes", raw[34:66], None, pos + 34, 32)]
-        return der.bit_string_children(raw, pos)
+            at = pos if pos >= 0 else -1
+            step = 1 if pos >= 0 else 0
+            return Node(name, der.TLV, der.BIT_STRING, [
+                Node("unused_bits", "u8", 0, None, at, 1),
+                Node("point_format", "u8", 4, None, at + step, 1, "uncompressed"),
+                Node("x", "bytes", raw[2:34], None, at + 2 * step, 32),
+                Node("y", "bytes", raw[34:66], None, at + 34 * step, 32)], start, size)
+        return Node(name, der.BYTES_KIND[der.BIT_STRING], raw, None, start, size)
 
     def read(self, r: Reader, name: str, depth: int) -> Node:
         start = r.pos
-        tag, tag_node, len_node, body, _ = der.read_header(r, name)
-        if tag != der.BIT_STRING or body.end == body.pos:
+        tag, pos, end, _ = der.read_header(r, name)
+        if tag != der.BIT_STRING or end == pos:
             raise Mismatch(f"tag 0x{tag:02X}" if tag != der.BIT_STRING else "empty BIT STRING")
-        pos, n = body.pos, body.end - body.pos
-        children = self._children(body.take(n, name), pos)
-        return Node(name, "lv", 1, [tag_node, len_node, *children], start, r.pos - start)
+        return self._node(name, r.buf[pos:end], start, pos, end - start)
 
     def build(self, name: str, value: bytes) -> Node:
         """`value`: the point as ``04 || x || y`` (65 bytes) or any other octets."""
-        return der.tlv(name, der.BIT_STRING, self._children(b"\x00" + bytes(value), -1))
+        return self._node(name, b"\x00" + bytes(value), -1, -1, 0)
 
 
 SUBJECT_PUBLIC_KEY_INFO = Sequence("SubjectPublicKeyInfo", [
@@ -141,12 +139,12 @@ ECDSA_SIG_VALUE = Sequence("ECDSA-Sig-Value", [Field("r", Integer()), Field("s",
 HARDWARE_MODULE_NAME = Sequence("HardwareModuleName", [
     Field("hw_type", ObjectIdentifier()),
     Field("hw_serial_num", OctetString(human=_eui_or_hex)),
-], summary=lambda n: n.children[3].human)
+], summary=lambda n: n.children[1].human)
 
 OTHER_NAME = Sequence("OtherName", [
     Field("type_id", ObjectIdentifier()),
     Field("value", Explicit(0xA0, "hardware_module_name", HARDWARE_MODULE_NAME)),
-], tag=0xA0, summary=lambda n: n.children[3].human)
+], tag=0xA0, summary=lambda n: n.children[1].human)
 
 GENERAL_NAMES = SequenceOf("general_name", Choice("GeneralName", [
     ("other_name", OTHER_NAME),
@@ -156,7 +154,7 @@ GENERAL_NAMES = SequenceOf("general_name", Choice("GeneralName", [
 POLICY_INFORMATION = Sequence("PolicyInformation", [
     Field("policy_identifier", ObjectIdentifier()),
     Field("policy_qualifiers", Any(), optional=True),
-], summary=lambda n: n.children[2].human)
+], summary=lambda n: n.children[0].human)
 
 AUTHORITY_KEY_IDENTIFIER = Sequence("AuthorityKeyIdentifier", [
     Field("key_identifier", OctetString(0x80), optional=True),
@@ -193,33 +191,33 @@ class Extension(Spec):
 
     def read(self, r: Reader, name: str, depth: int) -> Node:
         start = r.pos
-        tag, tag_node, len_node, body, _ = der.read_header(r, name)
+        tag, pos, end, _ = der.read_header(r, name)
         if tag != der.SEQUENCE:
             raise Mismatch(f"tag 0x{tag:02X}")
+        body = Reader(r.buf, pos, end)
         if der.peek_tag(body) != der.OBJECT_IDENTIFIER:
             raise Mismatch("no extnID")
         try:
             oid = _EXTENSION_OID.read(body, "extn_id", depth + 1)
-            children = [tag_node, len_node, oid]
+            children = [oid]
             if der.peek_tag(body) == der.BOOLEAN:
                 children.append(decode(_CRITICAL, body, "critical", depth + 1))
-            dotted = der.oid_text(oid.children[2].value) or ""
+            dotted = der.oid_of(oid) or ""
             node_name, inner = EXTENSIONS.get(dotted, (name, Any()))
             value_spec = Encapsulated(node_name, inner) if dotted in EXTENSIONS else _GENERIC_VALUE
             children.append(decode(value_spec, body, "extn_value", depth + 1))
         except GbcsDecodeError as err:
             raise err.within(name) from None
-        if body.pos != body.end:
+        if body.pos != end:
             raise Mismatch("elements after extnValue")
-        return Node(node_name, "lv", 1, children, start, r.pos - start,
+        return Node(node_name, der.TLV, tag, children, start, end - start,
                     self._summary(oid, children))
 
     @staticmethod
     def _summary(oid: Node, children: list[Node]) -> str:
         critical = any(c.name == "critical" and c.human == "TRUE" for c in children)
         value = children[-1].human
-        text = (der.OID_NAMES.get(der.oid_text(oid.children[2].value) or "")
-                or oid.human or "extension")
+        text = der.OID_NAMES.get(der.oid_of(oid) or "") or oid.human or "extension"
         return text + (" (critical)" if critical else "") + (f": {value}" if value else "")
 
     def build(self, name: str, value: dict) -> Node:
@@ -269,7 +267,7 @@ def _device_id(tbs: Node) -> str | None:
 
 def _certificate_summary(node: Node) -> str | None:
     """Whose certificate: the subject (organisations) or the device EUI-64 (devices)."""
-    tbs = node.children[2]
+    tbs = node.children[0]
     subject = tbs.get("subject")
     issuer = tbs.get("issuer")
     who = subject.human if subject is not None else None
@@ -292,7 +290,7 @@ ATTRIBUTE = Sequence("Attribute", [
         ("extensions", EXTENSION_LIST),
         ("value", Any()),
     ]), der.SET)),
-], summary=lambda n: n.children[2].human)
+], summary=lambda n: n.children[0].human)
 
 CERTIFICATION_REQUEST = Sequence("CertificationRequest", [
     Field("certification_request_info", Sequence("CertificationRequestInfo", [

@@ -13,9 +13,12 @@ that are opened with `ctx.decrypt` and shown as a ``view``.
 
 from __future__ import annotations
 
+from typing import Callable
+
 from gbcs.alerts import alert_name
 from gbcs.axdr import (
     ARRAY,
+    DATA_KINDS,
     DOUBLE_LONG,
     DOUBLE_LONG_UNSIGNED,
     ENUM,
@@ -26,7 +29,10 @@ from gbcs.axdr import (
     LONG_UNSIGNED,
     MAX_DEPTH,
     NULL_DATA,
+    OCTET_FIELDS_KIND,
     OCTET_STRING,
+    OPTIONAL_KIND,
+    SEQUENCE_OF_KIND,
     STRUCTURE,
     UNSIGNED,
     array_node,
@@ -174,29 +180,40 @@ def _enum_result(r: Reader, name: str, table: dict[int, str]) -> Node:
     return node
 
 
-def _count_of(r: Reader, name: str, item, what: str) -> Node:
-    """An A-XDR SEQUENCE OF: a quantity then that many items, `item(r, i)` each."""
+_SPEC_NAMES = tuple(f"specification[{i}]" for i in range(256))
+_RESULT_NAMES = tuple(f"result[{i}]" for i in range(256))
+_DATA_NAMES = tuple(f"data[{i}]" for i in range(256))
+
+
+def _item_name(names: tuple[str, ...], i: int) -> str:
+    return names[i] if i < 256 else names[0].replace("[0]", f"[{i}]")
+
+
+def _sequence_of(r: Reader, name: str, item: Callable[[Reader, str], Node],
+                 names: tuple[str, ...], what: str) -> Node:
+    """An A-XDR SEQUENCE OF: a quantity then that many items, `item(r, names[i])` each."""
     start = r.pos
-    count = r.leaf_ber_len("count")
-    children = [count]
-    for i in range(count.value):
-        try:
-            children.append(item(r, i))
-        except GbcsDecodeError as err:
-            raise err.within(name) from None
-    return Node(name, "count", 0, children, start, r.pos - start, f"{count.value} {what}")
+    children = []
+    try:
+        count = r.ber_length("count")[0]
+        for i in range(count):
+            children.append(item(r, _item_name(names, i)))
+    except GbcsDecodeError as err:
+        raise err.within(name) from None
+    return Node(name, SEQUENCE_OF_KIND, None, children, start, r.pos - start,
+                f"{count} {what}")
 
 
 # -- access-request -------------------------------------------------------------------
 
 
-def _request_spec(r: Reader, i: int) -> Node:
+def _request_spec(r: Reader, name: str) -> Node:
     start = r.pos
     choice = r.leaf_u8("choice")
     kind = REQUEST_CHOICES.get(choice.value)
     if kind is None:
         raise r.fail(f"unknown access-request-specification choice {choice.value}",
-                     f"specification[{i}]", start)
+                     name, start)
     choice.human = kind
     if choice.value == ACTION:
         desc = _descriptor(r, "cosem_method_descriptor", "method_id")
@@ -210,15 +227,14 @@ def _request_spec(r: Reader, i: int) -> Node:
         params = decode_axdr(r, "access_parameters")
         children.append(Node("access_selection", "seq", None, [selector, params], s_start,
                              r.pos - s_start))
-    return Node(f"specification[{i}]", "seq", None, children, start, r.pos - start,
-                f"{kind} {desc.human}")
+    return Node(name, "seq", None, children, start, r.pos - start, f"{kind} {desc.human}")
 
 
 def _access_request(r: Reader, ctx: ContentContext) -> list[Node]:
-    specs = _count_of(r, "access_request_specification", _request_spec, "specifications")
-    data = _count_of(r, "access_request_list_of_data",
-                     lambda rr, i: decode_axdr(rr, f"data[{i}]"), "data")
-    for spec, item in zip(specs.children[1:], data.children[1:]):
+    specs = _sequence_of(r, "access_request_specification", _request_spec, _SPEC_NAMES,
+                         "specifications")
+    data = _sequence_of(r, "access_request_list_of_data", decode_axdr, _DATA_NAMES, "data")
+    for spec, item in zip(specs.children, data.children):
         _annotate_data(spec, item)
     return [specs, data]
 
@@ -237,51 +253,55 @@ def _annotate_data(spec: Node, item: Node) -> None:
 # -- access-response ------------------------------------------------------------------
 
 
-def _response_spec(r: Reader, i: int) -> Node:
+def _response_spec(r: Reader, name: str) -> Node:
     start = r.pos
     choice = r.leaf_u8("choice")
     kind = RESPONSE_CHOICES.get(choice.value)
     if kind is None:
         raise r.fail(f"unknown access-response-specification choice {choice.value}",
-                     f"result[{i}]", start)
+                     name, start)
     choice.human = kind
     if choice.value == ACTION:
         result = _enum_result(r, "action_result", ACTION_RESULTS)
     else:
         result = _enum_result(r, "data_access_result", DATA_ACCESS_RESULTS)
-    return Node(f"result[{i}]", "seq", None, [choice, result], start, r.pos - start,
+    return Node(name, "seq", None, [choice, result], start, r.pos - start,
                 f"{kind} {result.human}")
 
 
 def _access_response(r: Reader, ctx: ContentContext) -> list[Node]:
     start = r.pos
-    present = r.leaf_u8("present")
-    if present.value not in (0, 1):
+    present = r.u8("access_request_specification")
+    if present not in (0, 1):
         raise r.fail(f"access-request-specification presence flag must be 0 or 1, got "
-                     f"{present.value}", "access_request_specification", start)
-    present.human = "present" if present.value else "absent"
-    children = [present]
-    if present.value:
-        children.append(_count_of(r, "specifications", _request_spec, "specifications"))
-    echoed = Node("access_request_specification", "seq", None, children, start,
-                  r.pos - start, present.human)
-    data = _count_of(r, "access_response_list_of_data",
-                     lambda rr, i: decode_axdr(rr, f"data[{i}]"), "data")
-    results = _count_of(r, "access_response_specification", _response_spec, "results")
-    items = data.children[1:]
+                     f"{present}", "access_request_specification", start)
+    specs = None
+    if present:
+        try:
+            specs = _sequence_of(r, "specifications", _request_spec, _SPEC_NAMES,
+                                 "specifications")
+        except GbcsDecodeError as err:
+            raise err.within("access_request_specification") from None
+    echoed = Node("access_request_specification", OPTIONAL_KIND, None,
+                  [] if specs is None else [specs], start, r.pos - start,
+                  "absent" if specs is None else "present")
+    data = _sequence_of(r, "access_response_list_of_data", decode_axdr, _DATA_NAMES, "data")
+    results = _sequence_of(r, "access_response_specification", _response_spec,
+                           _RESULT_NAMES, "results")
+    items = data.children
     for item in items:
         _open_protected(item, ctx)
-    _scale_register_reads(items, results.children[1:])
-    if present.value:
-        for spec, item in zip(children[1].children[1:], items):
+    _scale_register_reads(items, results.children)
+    if specs is not None:
+        for spec, item in zip(specs.children, items):
             _annotate_data(spec, item)
     return [echoed, data, results]
 
 
 def _is_scaler_unit(node: Node) -> bool:
     children = node.children
-    return (data_tag(node) == STRUCTURE and len(children) == 4
-            and data_tag(children[2]) == INTEGER and data_tag(children[3]) == ENUM)
+    return (node.kind == _STRUCTURE_KIND and len(children) == 2
+            and children[0].kind == _INTEGER_KIND and children[1].kind == _ENUM_KIND)
 
 
 def _scale_register_reads(items: list[Node], results: list[Node]) -> None:
@@ -294,16 +314,16 @@ def _scale_register_reads(items: list[Node], results: list[Node]) -> None:
             continue
         if i + 1 < len(results) and results[i + 1].children[0].value != GET:
             continue
-        scaler, code = unit.children[2].children[1].value, unit.children[3].children[1].value
+        scaler, code = unit.children[0].value, unit.children[1].value
         _label_scaler_unit(unit)
-        value.human = f"{value.human} ({scaled(value.children[1].value, scaler, code)})"
+        value.human = f"{value.human} ({scaled(value.value, scaler, code)})"
 
 
 def _scale_collections(node: Node, depth: int = 0) -> None:
     """Value / scaler_unit pairs inside the structures of decrypted register data."""
     if data_tag(node) not in (ARRAY, STRUCTURE) or depth > MAX_DEPTH:
         return
-    elements = node.children[2:]
+    elements = node.children
     _scale_register_reads(elements, [])
     for child in elements:
         _scale_collections(child, depth + 1)
@@ -311,13 +331,16 @@ def _scale_collections(node: Node, depth: int = 0) -> None:
 
 _NUMERIC = frozenset((DOUBLE_LONG, DOUBLE_LONG_UNSIGNED, INTEGER, LONG, UNSIGNED,
                       LONG_UNSIGNED, LONG64, LONG64_UNSIGNED))
+_STRUCTURE_KIND = DATA_KINDS[STRUCTURE]
+_INTEGER_KIND = DATA_KINDS[INTEGER]
+_ENUM_KIND = DATA_KINDS[ENUM]
 
 
 def _label_scaler_unit(node: Node) -> None:
-    scaler, unit = node.children[2], node.children[3]
+    scaler, unit = node.children
     scaler.name, unit.name = "scaler", "unit"
-    unit.human = unit_name(unit.children[1].value)
-    node.human = f"scaler {scaler.children[1].value}, unit {unit.human}"
+    unit.human = unit_name(unit.value)
+    node.human = f"scaler {scaler.value}, unit {unit.human}"
 
 
 # -- meaning of values ----------------------------------------------------------------
@@ -340,13 +363,13 @@ def _annotate_value(item: Node, cls: int, ident: int, is_method: bool) -> None:
     if key in _SCALER_UNIT_ATTRIBUTES and _is_scaler_unit(item):
         _label_scaler_unit(item)
     elif key in _ENUMS and data_tag(item) == ENUM:
-        item.human = _ENUMS[key].get(item.children[1].value, item.human)
-    elif key == (111, 2) and data_tag(item) == STRUCTURE and len(item.children) == 4:
-        mode, status = item.children[2], item.children[3]
+        item.human = _ENUMS[key].get(item.value, item.human)
+    elif key == (111, 2) and data_tag(item) == STRUCTURE and len(item.children) == 2:
+        mode, status = item.children
         if data_tag(mode) == ENUM and data_tag(status) == ENUM:
             mode.name, status.name = "account_mode", "account_status"
-            mode.human = _ACCOUNT_MODES.get(mode.children[1].value, mode.human)
-            status.human = _ACCOUNT_STATUS.get(status.children[1].value, status.human)
+            mode.human = _ACCOUNT_MODES.get(mode.value, mode.human)
+            status.human = _ACCOUNT_STATUS.get(status.value, status.human)
             item.human = f"{mode.human}, {status.human}"
     elif cls == 113 and ident in (5, 6):
         _annotate_unit_charge(item)
@@ -356,22 +379,22 @@ def _annotate_unit_charge(item: Node) -> None:
     """unit_charge: {scaling {commodity_scale, price_scale}, commodity reference,
     charge_table [{index, charge_per_unit}]}; show each charge with its price scale."""
     c = item.children
-    if data_tag(item) != STRUCTURE or len(c) != 5 or data_tag(c[2]) != STRUCTURE \
-            or len(c[2].children) != 4 or data_tag(c[4]) != ARRAY:
+    if data_tag(item) != STRUCTURE or len(c) != 3 or data_tag(c[0]) != STRUCTURE \
+            or len(c[0].children) != 2 or data_tag(c[2]) != ARRAY:
         return
-    price_scale = c[2].children[3]
+    commodity_scale, price_scale = c[0].children
     if data_tag(price_scale) != INTEGER:
         return
-    scale = price_scale.children[1].value
-    c[2].name, c[3].name, c[4].name = "charge_per_unit_scaling", "commodity_reference", \
+    scale = price_scale.value
+    c[0].name, c[1].name, c[2].name = "charge_per_unit_scaling", "commodity_reference", \
         "charge_table"
-    c[2].children[2].name, price_scale.name = "commodity_scale", "price_scale"
-    for entry in c[4].children[2:]:
+    commodity_scale.name, price_scale.name = "commodity_scale", "price_scale"
+    for entry in c[2].children:
         parts = entry.children
-        if data_tag(entry) == STRUCTURE and len(parts) == 4 and data_tag(parts[3]) in _NUMERIC:
-            parts[2].name, parts[3].name = "index", "charge_per_unit"
-            raw = parts[3].children[1].value
-            parts[3].human = f"{raw} ({scaled(raw, scale, 255)} currency units)"
+        if data_tag(entry) == STRUCTURE and len(parts) == 2 and data_tag(parts[1]) in _NUMERIC:
+            parts[0].name, parts[1].name = "index", "charge_per_unit"
+            raw = parts[1].value
+            parts[1].human = f"{raw} ({scaled(raw, scale, 255)} currency units)"
 
 
 # -- protected data (GBCS section 8) ----------------------------------------------------
@@ -380,9 +403,9 @@ def _annotate_unit_charge(item: Node) -> None:
 def _protected_parts(node: Node) -> tuple[Node, Node] | None:
     """(protection parameters, protected attributes) if `node` is GBCS protected data:
     structure {protection parameters, octet-string 0x31 || IC || ciphertext || tag}."""
-    if data_tag(node) != STRUCTURE or len(node.children) != 4:
+    if node.kind != _STRUCTURE_KIND or len(node.children) != 2:
         return None
-    params, protected = node.children[2], node.children[3]
+    params, protected = node.children
     if data_tag(params) not in (ARRAY, STRUCTURE):
         return None
     raw = octets_of(protected)
@@ -392,13 +415,14 @@ def _protected_parts(node: Node) -> tuple[Node, Node] | None:
 
 
 def _lay_out(node: Node, value: Node) -> None:
-    """Turn an octet-string node into ``lv [type, length, value]`` so that its octets
-    can show as named sub-fields (`value`, a ``seq``) and still encode as they came."""
-    typ, octets = node.children
-    width = octets.size - len(octets.value)
-    node.kind, node.value = "lv", 1
-    node.children = [typ, Node("length", "ber_len", len(octets.value), None, octets.offset,
-                               width), value]
+    """Show the octets of an octet-string node as named sub-fields (`value`, one node);
+    it still encodes as it came."""
+    node.kind, node.value, node.children = OCTET_FIELDS_KIND, None, [value]
+
+
+def _octets_at(node: Node) -> int:
+    """Where the octets of a decoded octet-string node start."""
+    return node.offset + node.size - len(node.value)
 
 
 def _open_protected(node: Node, ctx: ContentContext) -> bool:
@@ -408,9 +432,8 @@ def _open_protected(node: Node, ctx: ContentContext) -> bool:
     params, protected = parts
     params.name, protected.name = "protection_parameters", "protected_attributes"
     _annotate_protection_parameters(params)
-    octets = protected.children[1]
-    raw = octets.value
-    pos = octets.offset + octets.size - len(raw)
+    raw = protected.value
+    pos = _octets_at(protected)
     header = Node("security_header", "u8", raw[0], None, pos, 1, "encrypted and authenticated")
     ic = Node("invocation_counter", "u32", int.from_bytes(raw[1:5], "big"), None, pos + 1, 4)
     body = raw[5:]
@@ -449,16 +472,16 @@ def _annotate_protection_parameters(params: Node) -> None:
     (CRA || originator counter), originator and recipient system titles, other
     information, key info}."""
     entry = params
-    if data_tag(params) == ARRAY and len(params.children) == 3:
-        entry = params.children[2]
-    if data_tag(entry) != STRUCTURE or len(entry.children) != 4:
+    if data_tag(params) == ARRAY and len(params.children) == 1:
+        entry = params.children[0]
+    if data_tag(entry) != STRUCTURE or len(entry.children) != 2:
         return
-    ptype, options = entry.children[2], entry.children[3]
+    ptype, options = entry.children
     ptype.name, options.name = "protection_type", "protection_options"
     if data_tag(ptype) == ENUM:
         ptype.human = {1: "authentication", 2: "authentication and encryption"}.get(
-            ptype.children[1].value, ptype.human)
-    fields = options.children[2:]
+            ptype.value, ptype.human)
+    fields = options.children
     if data_tag(options) != STRUCTURE or len(fields) != 5:
         return
     names = ("transaction_id", "originator_system_title", "recipient_system_title",
@@ -471,14 +494,14 @@ def _annotate_protection_parameters(params: Node) -> None:
         tid.human = (f"{CRA_NAMES.get(raw[0], raw[0])}, originator counter "
                      f"{int.from_bytes(raw[1:], 'big')}")
     key_info = fields[4]
-    if data_tag(key_info) == STRUCTURE and len(key_info.children) == 4:
-        kind, options = key_info.children[2], key_info.children[3]
+    if data_tag(key_info) == STRUCTURE and len(key_info.children) == 2:
+        kind, options = key_info.children
         kind.name, options.name = "key_info_type", "agreed_key_info_options"
         if data_tag(kind) == ENUM:
             kind.human = {0: "identified key", 1: "wrapped key", 2: "agreed key"}.get(
-                kind.children[1].value, kind.human)
-        if data_tag(options) == STRUCTURE and len(options.children) == 4:
-            key_params, ciphered = options.children[2], options.children[3]
+                kind.value, kind.human)
+        if data_tag(options) == STRUCTURE and len(options.children) == 2:
+            key_params, ciphered = options.children
             key_params.name, ciphered.name = "key_parameters", "key_ciphered_data"
             if octets_of(key_params) == b"\x02":
                 key_params.human = "C(0e, 2s ECC CDH) static-static key agreement"
@@ -500,17 +523,17 @@ def _data_notification(r: Reader, ctx: ContentContext) -> list[Node]:
 def _alert_body(r: Reader, ctx: ContentContext) -> Node:
     """A GBCS alert: structure {alert code, timestamp, payload...}."""
     start = r.pos
-    typ = r.leaf_u8("type", "structure")
-    count = r.leaf_ber_len("count")
-    if count.value < 2:
+    count = r.buf[start + 1]  # the caller checked the structure tag and short count
+    if count < 2:
         raise r.fail("an alert needs an alert code and a timestamp", "notification_body",
                      start)
+    r.pos = start + 2
     code = decode_axdr(r, "alert_code")
-    alert = code.children[1].value
+    alert = code.value
     code.human = f"0x{alert:04X} {alert_name(alert)}"
     stamp = decode_axdr(r, "timestamp")
-    children = [typ, count, code, stamp]
-    n = count.value - 2
+    children = [code, stamp]
+    n = count - 2
     for i in range(n):
         name = "payload" if n == 1 else f"payload[{i}]"
         try:
@@ -520,22 +543,21 @@ def _alert_body(r: Reader, ctx: ContentContext) -> Node:
                 children.append(_alert_payload(decode_axdr(r, name), ctx, alert, r.buf))
         except GbcsDecodeError as err:
             raise err.within("notification_body") from None
-    return Node("notification_body", "count", 1, children, start, r.pos - start,
+    return Node("notification_body", _STRUCTURE_KIND, None, children, start, r.pos - start,
                 f"alert {code.human}")
 
 
 def _alert_payload(node: Node, ctx: ContentContext, alert: int, buf: bytes) -> Node:
     """Lay out the octet-string payloads whose structure GBCS fixes."""
     code = ctx.message_code
-    if data_tag(node) != OCTET_STRING:
+    raw = octets_of(node)
+    if raw is None:
         _open_protected(node, ctx)
         return node
-    octets = node.children[1]
-    raw = octets.value
-    pos = octets.offset + octets.size - len(raw)
+    pos = _octets_at(node)
     if code == FUTURE_DATED_ALERT and len(raw) == 19:
         _lay_out(node, _future_dated_payload(Reader(buf, pos, pos + len(raw))))
-        node.human = node.children[2].human
+        node.human = node.children[0].human
     elif code == FIRMWARE_RECEIPT_ALERT:
         node.name = "calculated_manufacturer_hash"
         node.human = raw.hex().upper()
@@ -547,7 +569,7 @@ def _alert_payload(node: Node, ctx: ContentContext, alert: int, buf: bytes) -> N
     elif (code == FAILURE_TO_DELIVER_ALERT or alert in REMOTE_PARTY_MESSAGE_ALERTS) \
             and len(raw) == 25:
         _lay_out(node, _remote_party_fields(Reader(buf, pos, pos + len(raw))))
-        node.human = node.children[2].human
+        node.human = node.children[0].human
     return node
 
 
@@ -627,6 +649,10 @@ def _leaf(name: str, kind: str, value, size: int, human: str | None = None) -> N
     return Node(name, kind, value, None, -1, size, human)
 
 
+def _list(name: str, items: list[Node], what: str) -> Node:
+    return Node(name, SEQUENCE_OF_KIND, None, items, -1, 0, f"{len(items)} {what}")
+
+
 def long_invoke_id(invoke_id: int, flags: int = GBCS_INVOKE_FLAGS) -> int:
     """The long-invoke-id-and-priority GBCS sends: the low 24 bits of the originator
     counter with the break-on-error flag."""
@@ -673,10 +699,6 @@ def specification_node(i: int, choice: str | int, class_id: int, obis: bytes, id
                 f"{REQUEST_CHOICES[code]} {desc.human}")
 
 
-def _null(name: str) -> Node:
-    return Node(name, "seq", None, [_leaf("type", "u8", 0, 1, "null-data")], -1, 0, "null")
-
-
 def access_request(items: list[tuple], invoke_id: int, date_time: bytes | None = None) -> Node:
     """An Access-Request from (choice, class id, OBIS, attribute/method id, data node or
     None[, (selector, parameters)]) tuples; None data is sent as null-data, and data
@@ -686,14 +708,12 @@ def access_request(items: list[tuple], invoke_id: int, date_time: bytes | None =
         choice, class_id, obis, ident, value = item[:5]
         selection = item[5] if len(item) > 5 else None
         specs.append(specification_node(i, choice, class_id, obis, ident, selection))
-        node = _null(f"data[{i}]") if value is None else value
-        node.name = f"data[{i}]"
+        node = data_node("", None, NULL_DATA) if value is None else value
+        node.name = _item_name(_DATA_NAMES, i)
         data.append(node)
     children = _header(ACCESS_REQUEST, invoke_id, date_time)
-    children.append(Node("access_request_specification", "count", 0,
-                         [_leaf("count", "ber_len", len(specs), 0)] + specs, -1, 0))
-    children.append(Node("access_request_list_of_data", "count", 0,
-                         [_leaf("count", "ber_len", len(data), 0)] + data, -1, 0))
+    children.append(_list("access_request_specification", specs, "specifications"))
+    children.append(_list("access_request_list_of_data", data, "data"))
     return Node("dlms", "seq", None, children, -1, 0, APDU_NAMES[ACCESS_REQUEST])
 
 
@@ -723,27 +743,22 @@ def access_response(data: list[Node], results: list[tuple[str | int, int]],
     """An Access-Response: the list of data (null-data for set/action without return
     data) and one (choice, result) per request specification."""
     names = {v: k for k, v in RESPONSE_CHOICES.items()}
-    items = []
     for i, node in enumerate(data):
-        node.name = f"data[{i}]"
-        items.append(node)
+        node.name = _item_name(_DATA_NAMES, i)
     result_nodes = []
     for i, (choice, result) in enumerate(results):
         code = names[choice] if isinstance(choice, str) else choice
         table = ACTION_RESULTS if code == ACTION else DATA_ACCESS_RESULTS
         leaf = _leaf("action_result" if code == ACTION else "data_access_result", "u8",
                      result, 1, table.get(result, f"result {result}"))
-        result_nodes.append(Node(f"result[{i}]", "seq", None,
+        result_nodes.append(Node(_item_name(_RESULT_NAMES, i), "seq", None,
                                  [_leaf("choice", "u8", code, 1, RESPONSE_CHOICES[code]),
                                   leaf], -1, 0, f"{RESPONSE_CHOICES[code]} {leaf.human}"))
     children = _header(ACCESS_RESPONSE, invoke_id, date_time)
-    children.append(Node("access_request_specification", "seq", None,
-                         [_leaf("present", "u8", 0, 1, "absent")], -1, 0, "absent"))
-    children.append(Node("access_response_list_of_data", "count", 0,
-                         [_leaf("count", "ber_len", len(items), 0)] + items, -1, 0))
-    children.append(Node("access_response_specification", "count", 0,
-                         [_leaf("count", "ber_len", len(result_nodes), 0)] + result_nodes,
-                         -1, 0))
+    children.append(Node("access_request_specification", OPTIONAL_KIND, None, [], -1, 0,
+                         "absent"))
+    children.append(_list("access_response_list_of_data", list(data), "data"))
+    children.append(_list("access_response_specification", result_nodes, "results"))
     return Node("dlms", "seq", None, children, -1, 0, APDU_NAMES[ACCESS_RESPONSE])
 
 
@@ -753,17 +768,13 @@ def alert_notification(alert_code: int, timestamp: bytes, payload: list[Node],
     payload...}."""
     if len(timestamp) != 12:
         raise ValueError("an alert timestamp is a 12-octet COSEM date-time")
-    code = Node("alert_code", "seq", None,
-                [_leaf("type", "u8", LONG_UNSIGNED, 1, "long-unsigned"),
-                 _leaf("value", "u16", alert_code, 2)], -1, 0,
-                f"0x{alert_code:04X} {alert_name(alert_code)}")
+    code = data_node("alert_code", alert_code, LONG_UNSIGNED)
+    code.human = f"0x{alert_code:04X} {alert_name(alert_code)}"
     stamp = data_node("timestamp", bytes(timestamp), OCTET_STRING)
     for i, node in enumerate(payload):
         node.name = "payload" if len(payload) == 1 else f"payload[{i}]"
-    body = Node("notification_body", "count", 1,
-                [_leaf("type", "u8", STRUCTURE, 1, "structure"),
-                 _leaf("count", "ber_len", 2 + len(payload), 0), code, stamp] + payload,
-                -1, 0, f"alert {code.human}")
+    body = Node("notification_body", _STRUCTURE_KIND, None, [code, stamp] + payload, -1, 0,
+                f"alert {code.human}")
     return Node("dlms", "seq", None, _header(DATA_NOTIFICATION, invoke_id, date_time) + [body],
                 -1, 0, APDU_NAMES[DATA_NOTIFICATION])
 

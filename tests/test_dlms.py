@@ -5,6 +5,7 @@ trees survive encode -> decode unchanged."""
 
 from __future__ import annotations
 
+import json
 import random
 from functools import lru_cache
 
@@ -82,6 +83,13 @@ def test_every_rtds_dlms_content_decodes_and_round_trips():
     assert {content[0] for _, content, _ in contents} == set(DLMS_TAGS)
 
 
+def test_every_rtds_dlms_tree_survives_json():
+    for name, content, ctx in _contents():
+        tree = _decode(content, ctx)
+        rebuilt = Node.from_json(json.loads(json.dumps(tree.to_json())))
+        assert encode(rebuilt) == content, name
+
+
 def test_register_read_command_names_the_registers():
     tree = _rtds("ECS17a_4.2_SUCCESS_COMMAND_GBCS.HEX")
     spec = tree["access_request_specification.specification[0]"]
@@ -99,18 +107,18 @@ def test_register_read_command_names_the_registers():
 def test_register_read_response_is_scaled_with_its_unit():
     tree = _rtds("ECS17a_4.2_SUCCESS_RESPONSE_GBCS.HEX")
     data = tree["access_response_list_of_data"]
-    assert data["data[0].value"].value == 10
+    assert data["data[0]"].value == 10
     assert data["data[0]"].human == "10 (10 Wh)"
     assert data["data[1]"].human == "scaler 0, unit Wh"
     assert data["data[1].unit"].human == "Wh"
     assert data["data[2]"].human == "20 (20 varh)"
     results = tree["access_response_specification"]
-    assert [r.human for r in results.children[1:]] == ["get success"] * 4
+    assert [r.human for r in results.children] == ["get success"] * 4
 
 
 def test_error_response_names_the_data_access_results():
     tree = _rtds("ECS17a_4.2_ERROR_RESPONSE_GBCS.HEX")
-    results = tree["access_response_specification"].children[1:]
+    results = tree["access_response_specification"].children
     assert [r["data_access_result"].human for r in results] == [
         "success", "success", "hardware-fault", "other-reason"]
 
@@ -139,7 +147,7 @@ def test_unit_charges_show_the_price_scale():
     assert charges, "no unit charge annotated"
     standing = tree["access_request_list_of_data.data[13]"]
     assert "unit_charge_passive" in standing.human
-    assert standing["charge_per_unit_scaling.price_scale.value"].value == -5
+    assert standing["charge_per_unit_scaling.price_scale"].value == -5
     assert standing["charge_table.entry[0].charge_per_unit"].human == \
         "20000 (0.20000 currency units)"
 
@@ -154,7 +162,7 @@ def test_logical_names_in_data_read_as_obis():
 def test_alert_code_timestamp_and_future_dated_payload():
     tree = _rtds("ECS01a_1.1.1_8F66_FUTURE_DATED_TOU_BLOCK_SUCCESS_ALERT_CURRENCY_UNIT_GBCS.HEX")
     body = tree["notification_body"]
-    assert body["alert_code.value"].value == 0x8F66
+    assert body["alert_code"].value == 0x8F66
     assert body["alert_code"].human == \
         "0x8F66 Future-date HAN Interface Command Successfully Actioned"
     assert body["timestamp"].human == "2030-01-15T09:00:00"
@@ -172,7 +180,7 @@ def test_special_alert_payloads():
     assert integrity["other_information"].value == 5
     assert integrity.human == "Error Unexpected Hardware Reset"
     receipt = _rtds("FDRA-DLMS_NA_8F72_ALERT_GBCS.HEX")["notification_body"]
-    assert receipt["calculated_manufacturer_hash.value"].value == b"\x01" * 32
+    assert receipt["calculated_manufacturer_hash"].value == b"\x01" * 32
     discarded = _rtds("DBCH10_NA_8F2C_ALERT_GBCS.HEX")["notification_body.payload.value"]
     assert discarded["business_originator_id"].value == bytes.fromhex("90B3D51F30010000")
     assert discarded["cra_flag"].human == "command"
@@ -342,6 +350,28 @@ def test_decode_errors_name_the_field():
         _decode(content[:12], ctx)
     assert info.value.field == "dlms.access_response_list_of_data.data[0]"
     assert info.value.offset == 9
+
+
+@pytest.mark.parametrize("hexdata", [
+    DATA[:-2] + "8101" + "0281021105" + "0600000001",  # long-form list and structure counts
+    DATA + "01820001" + "1105",  # array count in two octets
+    DATA + "098102ABCD",  # octet-string length
+    DATA + "0A8200024142",  # visible-string length
+    DATA + "0C810141",  # utf8-string length
+    DATA + "048104F0",  # bit-string count
+])
+def test_non_minimal_lengths_round_trip(hexdata):
+    raw = bytes.fromhex(hexdata)
+    tree = _decode(raw)
+    assert encode(tree) == raw
+    assert encode(Node.from_json(json.loads(json.dumps(tree.to_json())))) == raw
+
+
+def test_bit_strings_keep_unused_bits_that_are_set():
+    raw = bytes.fromhex(DATA + "0404F5")
+    data = _decode(raw)["access_request_list_of_data.data[0]"]
+    assert data.value == "1111|0101" and axdr.axdr_value(data) == "1111"
+    assert encode(_decode(raw)) == raw
 
 
 # -- builders ----------------------------------------------------------------------------
