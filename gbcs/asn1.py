@@ -28,7 +28,7 @@ from gbcs.der_schema import (
 )
 from gbcs.der_x509 import CERTIFICATE, CERTIFICATION_REQUEST, KEY_USAGE
 from gbcs.errors import GbcsDecodeError, GbcsEncodeError
-from gbcs.node import Node
+from gbcs.node import Node, display_value
 from gbcs.reader import Reader
 
 # -- shared GBCS types --------------------------------------------------------------------
@@ -79,9 +79,8 @@ JOIN_RESPONSE_CODE = Integer(JOIN_RESPONSE_CODES, label="JoinResponseCode")
 
 def _cell_summary(node: Node) -> str:
     """``supplier digitalSignature management`` for a trust anchor cell identifier."""
-    parts = [c.human or str(c.children[2].value if len(c.children) > 2 else "")
-             for c in node.children[2:]]
-    if len(node.children) == 4:
+    parts = [display_value(c) for c in node.children]
+    if len(node.children) == 2:
         parts.append("management (default)")
     return " ".join(p for p in parts if p)
 
@@ -120,7 +119,7 @@ def _seq_number_changes(tag: int = der.SEQUENCE) -> SequenceOf:
 DEVICE_LOG_ENTRY = Sequence("DeviceLogEntry", [
     Field("device_id", ENTITY_ID),
     Field("device_type", DEVICE_TYPE),
-], summary=lambda n: " ".join(c.human or "" for c in n.children[2:]))
+], summary=lambda n: " ".join(c.human or "" for c in n.children))
 DEVICE_LOG_ENTRIES = SequenceOf("device_log_entry", DEVICE_LOG_ENTRY)
 
 # -- CS02a / CS02f Provide Security Credentials Details -----------------------------------

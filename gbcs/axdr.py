@@ -318,6 +318,7 @@ def _bits_text(raw: bytes, bit_count: int) -> str:
     return format(int.from_bytes(raw, "big"), f"0{8 * len(raw)}b")[:bit_count]
 
 
+@lru_cache(maxsize=4096)  # a device sends the same few flag sets over and over
 def _bits_value(raw: bytes, bit_count: int) -> str:
     """A bit-string's leaf value: its bits, then '|' and the unused bits of the last
     octet if any of them is set."""
@@ -357,6 +358,7 @@ _STRUCTURE_KIND = DATA_KINDS[STRUCTURE]
 _ARRAY_KIND = DATA_KINDS[ARRAY]
 _OCTETS_KIND = DATA_KINDS[OCTET_STRING]
 _LONG_UNSIGNED_KIND = DATA_KINDS[LONG_UNSIGNED]
+_PAIR_KINDS = frozenset((_LONG_UNSIGNED_KIND, _OCTETS_KIND))  # see _logical_name_pair
 
 
 def decode_axdr(r: Reader, name: str = "data", depth: int = 0) -> Node:
@@ -450,7 +452,8 @@ def _elements(r: Reader, start: int, name: str, depth: int, tag: int) -> Node:
             r.pos = p
             count = r.ber_length("count")[0]
             p = r.pos
-        for item in _item_names(_ELEMENT_NAMES if structure else _ENTRY_NAMES, count):
+        names = _ELEMENT_NAMES if structure else _ENTRY_NAMES
+        for item in names[:count] if count <= 256 else item_names(names, count):
             t = buf[p] if p < end else -1
             info = _INTS.get(t)
             if info is not None:
@@ -482,13 +485,16 @@ def _elements(r: Reader, start: int, name: str, depth: int, tag: int) -> Node:
                             _OCTETS_TEXT.get(raw) or octets_human(raw)))
                 p = q
             else:
-                child = _data(r, p, item, depth)
+                if t == STRUCTURE or t == ARRAY:
+                    child = _elements(r, p, item, depth, t)
+                else:
+                    child = _data(r, p, item, depth)
                 append(child)
                 p = child.offset + child.size
     except GbcsDecodeError as err:
         raise err.within(name) from None
     if structure:
-        if count >= 2:
+        if count >= 2 and children[0].kind in _PAIR_KINDS:
             _logical_name_pair(children[0], children[1])
         human = _STRUCTURE_HUMAN[count] if count < 256 else f"structure of {count}"
         return Node(name, _STRUCTURE_KIND, None, children, start, p - start, human)
@@ -496,9 +502,9 @@ def _elements(r: Reader, start: int, name: str, depth: int, tag: int) -> Node:
     return Node(name, _ARRAY_KIND, None, children, start, p - start, human)
 
 
-def _item_names(names: tuple[str, ...], count: int) -> Iterable[str]:
-    """The names of `count` elements (lazily past the precomputed ones: a hostile count
-    fails at the first missing element, not in allocation)."""
+def item_names(names: tuple[str, ...], count: int) -> Iterable[str]:
+    """The names of `count` items, from precomputed ``label[i]`` names and lazily past
+    them (a hostile count fails at the first missing item, not in allocation)."""
     if count <= len(names):
         return names[:count]
     label = names[0][:-3]
@@ -595,8 +601,9 @@ def _compact_contents(r: Reader, spec: TypeSpec, depth: int) -> Node:
     body = r.sub(length.value, "contents")
     if _min_size(spec) == 0 and length.value:
         raise GbcsDecodeError("compact-array element type takes no bytes", start, "contents")
-    children = [length]
-    i = 0
+    layout = _int_structure_layout(spec)
+    children = [length] + (_int_structures(body, layout) if layout is not None else [])
+    i = len(children) - 1
     while body.pos < body.end:
         item = f"entry[{i}]"
         try:
@@ -605,6 +612,45 @@ def _compact_contents(r: Reader, spec: TypeSpec, depth: int) -> Node:
             raise err.within("contents") from None
         i += 1
     return Node("contents", "lv", 0, children, start, r.pos - start)
+
+
+# (member name, leaf kind, size, signed, is boolean) per member
+_Layout = tuple[tuple[str, str, int, bool, bool], ...]
+
+
+def _int_structure_layout(spec: TypeSpec) -> _Layout | None:
+    """The members of a structure of integers (as profile buffers are), else None."""
+    if spec[0] != STRUCTURE or not spec[1]:
+        return None
+    layout = []
+    for i, member in enumerate(spec[1]):
+        n, kind = FIXED.get(member[0], (0, "bytes"))
+        if kind == "bytes":
+            return None
+        layout.append((f"element[{i}]", kind, n, kind in _SIGNED_KINDS, member[0] == BOOLEAN))
+    return tuple(layout)
+
+
+def _int_structures(r: Reader, layout: _Layout) -> list[Node]:
+    """The whole entries of a compact-array of integer structures, read without
+    `_untagged`'s generic walk (a trailing partial entry is left for it to report)."""
+    buf, p, end = r.buf, r.pos, r.end
+    size = sum(member[2] for member in layout)
+    human = f"structure of {len(layout)}"
+    entries = []
+    while p + size <= end:
+        start = p
+        members = []
+        for name, kind, n, signed, boolean in layout:
+            v = int.from_bytes(buf[p:p + n], "big", signed=signed)
+            members.append(Node(name, kind, v, None, p, n,
+                                str(v) if not boolean else "true" if v else "false"))
+            p += n
+        i = len(entries)
+        entries.append(Node(_ENTRY_NAMES[i] if i < 256 else f"entry[{i}]", "seq", None,
+                            members, start, size, human))
+    r.pos = p
+    return entries
 
 
 def _untagged(r: Reader, spec: TypeSpec, name: str, depth: int) -> Node:
@@ -803,10 +849,10 @@ def _ber_len(name: str, value: int) -> Node:
 def data_node(name: str, value: Any, type_: str | int) -> Node:
     """A tagged data node from a Python value: ints for integer types and enum, bool,
     float, bytes (octet-string, and raw date/time/date-time; a datetime also does for
-    date-time), str (visible/utf8 strings; '0'/'1' text for bit-string), a list of
-    nodes for array and structure (renamed entry[i] / element[i] as the decoder names
-    them), (type description, values) for compact-array, None for null-data and
-    dont-care."""
+    date-time), str (visible/utf8 strings; '0'/'1' text for bit-string, with set unused
+    bits after a '|' as the decoder shows them), a list of nodes for array and
+    structure (renamed entry[i] / element[i] as the decoder names them), (type
+    description, values) for compact-array, None for null-data and dont-care."""
     tag = _tag_of(type_)
     kind = DATA_KINDS[tag]
     if tag in FIXED:

@@ -145,10 +145,11 @@ def _hardware_module_serial(cert: x509.Certificate) -> bytes | None:
             tree = der.decode_der(other.value)
         except GbcsDecodeError as err:
             raise GbcsCertificateError(f"malformed hardwareModuleName: {err}") from None
-        parts = tree.children[2:] if tree.children else []
-        if len(parts) != 2 or parts[1].children[0].value != der.OCTET_STRING:
+        parts = tree.children or []
+        if len(parts) != 2 or der.tag_of(parts[1]) != der.OCTET_STRING \
+                or not isinstance(parts[1].value, bytes):
             raise GbcsCertificateError("hardwareModuleName is not (hwType, hwSerialNum)")
-        serial = parts[1].children[2].value if len(parts[1].children) > 2 else b""
+        serial = parts[1].value
         if len(serial) != 8:
             raise GbcsCertificateError(f"hwSerialNum is not an EUI-64: {serial.hex()}")
         return serial

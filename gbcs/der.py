@@ -233,6 +233,8 @@ def _int_content(node: Node) -> bytes:
 
 
 def _bool_content(node: Node) -> bytes:
+    if not isinstance(node.value, bool):
+        raise GbcsEncodeError(f"expected true or false, got {node.value!r}", node.name)
     return b"\xff" if node.value else b"\x00"
 
 
@@ -287,7 +289,7 @@ for _kinds, _type, _content in (
             leaf_kind(_kind, _type, _writer)
 
 
-def tag_bytes(tag: int) -> bytes:
+def _tag_bytes(tag: int) -> bytes:
     """The identifier octets of a tag number as `read_header` gives it."""
     return bytes((tag,)) if tag <= 0xFF else tag.to_bytes((tag.bit_length() + 7) // 8, "big")
 
@@ -296,7 +298,7 @@ def _tlv_prefix(node: Node, body: bytes, count: int) -> bytes:
     tag = node.value
     if not isinstance(tag, int) or tag < 0:
         raise GbcsEncodeError(f"{TLV} node without a tag: {tag!r}", node.name)
-    ident = tag_bytes(tag)
+    ident = _tag_bytes(tag)
     return ident + ber_length_bytes(len(body), _length_width(node, len(ident), len(body)))
 
 
@@ -308,6 +310,15 @@ def tag_of(node: Node) -> int:
     if node.kind == TLV:
         return node.value
     return _TAG_OF_KIND.get(node.kind, -1)
+
+
+def oid_of(node: Node) -> str | None:
+    """The dotted OBJECT IDENTIFIER a DER leaf holds, or None for another node."""
+    if node.kind == OID_KIND[OBJECT_IDENTIFIER]:
+        return node.value
+    if node.kind == BYTES_KIND[OBJECT_IDENTIFIER]:
+        return oid_text(node.value)
+    return None
 
 
 # -- reading ----------------------------------------------------------------------------
@@ -357,13 +368,14 @@ def read_header(r: Reader, field: str) -> tuple[int, int, int, bool]:
 
 
 def int_value(raw: bytes) -> tuple[int, bool]:
-    """(value, whether in minimal form) of non-empty INTEGER content."""
-    value = int.from_bytes(raw, "big", signed=True)
-    return value, len(raw) == 1 or integer_width(value) == len(raw)
+    """(value, whether in minimal form: no redundant sign octet) of INTEGER content."""
+    minimal = len(raw) == 1 or not (raw[0] == 0 and raw[1] < 0x80
+                                    or raw[0] == 0xFF and raw[1] >= 0x80)
+    return int.from_bytes(raw, "big", signed=True), minimal
 
 
-def primitive(name: str, tag: int, buf: bytes, start: int, pos: int, end: int,
-              minimal: bool) -> Node:
+def _primitive(name: str, tag: int, buf: bytes, start: int, pos: int, end: int,
+               minimal: bool) -> Node:
     """The leaf of a primitive TLV, typed after its universal tag."""
     raw = buf[pos:end]
     n = end - pos
@@ -416,7 +428,7 @@ def decode_tlv(r: Reader, name: str | None = None, depth: int = 0) -> Node:
         except GbcsDecodeError as err:
             raise err.within(name) from None
         return Node(name, TLV, tag, children, start, end - start)
-    return primitive(name, tag, r.buf, start, pos, end, minimal)
+    return _primitive(name, tag, r.buf, start, pos, end, minimal)
 
 
 def decode_items(r: Reader, depth: int = 0) -> list[Node]:

@@ -107,14 +107,14 @@ class EcPoint(Spec):
 
     @staticmethod
     def _node(name: str, raw: bytes, start: int, pos: int, size: int) -> Node:
+        """The node of the BIT STRING with content `raw` at `pos` (-1: a built one)."""
         if len(raw) == 66 and raw[0] == 0 and raw[1] == 0x04:
-            at = pos if pos >= 0 else -1
-            step = 1 if pos >= 0 else 0
+            at = (pos, pos + 1, pos + 2, pos + 34) if pos >= 0 else (-1,) * 4
             return Node(name, der.TLV, der.BIT_STRING, [
-                Node("unused_bits", "u8", 0, None, at, 1),
-                Node("point_format", "u8", 4, None, at + step, 1, "uncompressed"),
-                Node("x", "bytes", raw[2:34], None, at + 2 * step, 32),
-                Node("y", "bytes", raw[34:66], None, at + 34 * step, 32)], start, size)
+                Node("unused_bits", "u8", 0, None, at[0], 1),
+                Node("point_format", "u8", 4, None, at[1], 1, "uncompressed"),
+                Node("x", "bytes", raw[2:34], None, at[2], 32),
+                Node("y", "bytes", raw[34:66], None, at[3], 32)], start, size)
         return Node(name, der.BYTES_KIND[der.BIT_STRING], raw, None, start, size)
 
     def read(self, r: Reader, name: str, depth: int) -> Node:

@@ -9,6 +9,12 @@ alerts carry fixed octet-string layouts (future-dated execution, firmware distri
 receipt, meter integrity issue, failure to deliver a remote party message); and
 sensitive data travels as Data Protection "protected attributes" (AES-GCM, AAD 0x31)
 that are opened with `ctx.decrypt` and shown as a ``view``.
+
+Tree shapes: a CHOICE tag is the kind of the node it selects, as for A-XDR data (the
+APDU, ``dlms.access-request`` .. ``dlms.data-notification``; each access specification
+and result, ``dlms.get`` .. ``dlms.set-with-selection``), and the lists are
+``axdr.sequence-of`` nodes whose children are the items, so no node holds only a tag or
+a count.
 """
 
 from __future__ import annotations
@@ -41,12 +47,13 @@ from gbcs.axdr import (
     data_tag,
     decode_axdr,
     format_date_time,
+    item_names,
     octets_of,
     structure_node,
 )
 from gbcs.content import ContentContext
 from gbcs.errors import GbcsDecodeError
-from gbcs.node import Node
+from gbcs.node import Node, composite_kind
 from gbcs.obis import (
     attribute_name,
     class_name,
@@ -87,6 +94,18 @@ REQUEST_CHOICES = {GET: "get", SET: "set", ACTION: "action",
                    SET_WITH_SELECTION: "set-with-selection"}
 RESPONSE_CHOICES = {GET: "get", SET: "set", ACTION: "action"}
 
+
+def _choice_kind(kind: str, tag: int) -> str:
+    """Register a composite written as its CHOICE tag, then its children."""
+    head = bytes((tag,))
+    composite_kind(kind, lambda node, body, count: head)
+    return kind
+
+
+APDU_KINDS = {tag: _choice_kind(f"dlms.{name}", tag) for tag, name in APDU_NAMES.items()}
+CHOICE_KINDS = {choice: _choice_kind(f"dlms.{name}", choice)
+                for choice, name in REQUEST_CHOICES.items()}
+
 DATA_ACCESS_RESULTS = {
     0: "success", 1: "hardware-fault", 2: "temporary-failure", 3: "read-write-denied",
     4: "object-undefined", 9: "object-class-inconsistent", 11: "object-unavailable",
@@ -119,11 +138,15 @@ TAG_LEN = 12
 # -- small pieces ---------------------------------------------------------------------
 
 
+_INVOKE_FLAGS = ((31, "high-priority"), (30, "confirmed"), (29, "break-on-error"),
+                 (28, "self-descriptive"))
+# The flags' text for each value of the top four bits.
+_INVOKE_FLAGS_TEXT = tuple("".join(f", {name}" for bit, name in _INVOKE_FLAGS
+                                   if top << 28 >> bit & 1) for top in range(16))
+
+
 def invoke_id_human(value: int) -> str:
-    flags = [name for bit, name in ((31, "high-priority"), (30, "confirmed"),
-                                    (29, "break-on-error"), (28, "self-descriptive"))
-             if value >> bit & 1]
-    return f"invoke-id {value & 0xFFFFFF}" + (", " + ", ".join(flags) if flags else "")
+    return f"invoke-id {value & 0xFFFFFF}{_INVOKE_FLAGS_TEXT[value >> 28 & 0xF]}"
 
 
 def _date_time_human(raw: bytes) -> str | None:
@@ -131,53 +154,47 @@ def _date_time_human(raw: bytes) -> str | None:
 
 
 def _date_time(r: Reader) -> Node:
-    """The APDU's optional date-time: an A-XDR octet-string, empty or 12 octets."""
+    """The APDU's optional date-time: an A-XDR octet-string, empty (as GBCS sends it)
+    or 12 octets."""
+    pos = r.pos
+    if pos < r.end and r.buf[pos] == 0:
+        r.pos = pos + 1
+        return Node("date_time", "ber_octets", b"", None, pos, 1, "absent")
     node = r.leaf_ber_octets("date_time")
     node.human = _date_time_human(node.value)
     return node
 
 
-_DESCRIPTOR_TEXT: dict[bytes, tuple[int, bytes, int, str, str, str, str]] = {}
+_DescriptorText = tuple[int, bytes, int, str, str, str, str]
+# Descriptor octets -> class id, OBIS, id and their readable forms, for attributes and
+# for methods: a device meets the same few hundred descriptors over and over (bounded).
+_DESCRIPTOR_TEXT: tuple[dict[bytes, _DescriptorText], dict[bytes, _DescriptorText]] = ({}, {})
+_DESCRIPTOR_NAMES = (("cosem_attribute_descriptor", "attribute_id"),
+                     ("cosem_method_descriptor", "method_id"))
 
 
-def _descriptor_text(raw: bytes, method: bool) -> tuple[int, bytes, int, str, str, str, str]:
-    """Class id, OBIS, id and their readable forms for 9 descriptor octets (cached: a
-    device meets the same few hundred descriptors over and over)."""
-    key = raw + (b"M" if method else b"A")
-    text = _DESCRIPTOR_TEXT.get(key)
-    if text is None:
-        class_id, obis = int.from_bytes(raw[:2], "big"), raw[2:8]
-        ident = raw[8] - 256 if raw[8] > 127 else raw[8]
-        cls_h, obis_h = class_name(class_id), describe_obis(obis)
-        id_h = (method_name if method else attribute_name)(class_id, ident)
-        text = (class_id, obis, ident, cls_h, obis_h, id_h, f"{cls_h} {obis_h}: {id_h}")
-        if len(_DESCRIPTOR_TEXT) < 4096:
-            _DESCRIPTOR_TEXT[key] = text
+def _descriptor_text(raw: bytes, method: bool) -> _DescriptorText:
+    class_id, obis = int.from_bytes(raw[:2], "big"), raw[2:8]
+    ident = raw[8] - 256 if raw[8] > 127 else raw[8]
+    cls_h, obis_h = class_name(class_id), describe_obis(obis)
+    id_h = (method_name if method else attribute_name)(class_id, ident)
+    text = (class_id, obis, ident, cls_h, obis_h, id_h, f"{cls_h} {obis_h}: {id_h}")
+    if len(_DESCRIPTOR_TEXT[method]) < 4096:
+        _DESCRIPTOR_TEXT[method][raw] = text
     return text
 
 
-def _descriptor(r: Reader, name: str, id_name: str) -> Node:
+def _descriptor(r: Reader, method: bool) -> Node:
     """A COSEM attribute or method descriptor: class id, instance id (OBIS), id."""
+    name, id_name = _DESCRIPTOR_NAMES[method]
     start = r.pos
     raw = r.take(9, name)
-    class_id, obis, ident, cls_h, obis_h, id_h, human = _descriptor_text(
-        raw, id_name == "method_id")
+    class_id, obis, ident, cls_h, obis_h, id_h, human = (
+        _DESCRIPTOR_TEXT[method].get(raw) or _descriptor_text(raw, method))
     return Node(name, "seq", None,
                 [Node("class_id", "u16", class_id, None, start, 2, cls_h),
                  Node("instance_id", "bytes", obis, None, start + 2, 6, obis_h),
                  Node(id_name, "i8", ident, None, start + 8, 1, id_h)], start, 9, human)
-
-
-def _target(desc: Node) -> tuple[int, int, bool]:
-    """(class id, attribute or method id, is_method) of a descriptor node."""
-    cls, _obis, ident = desc.children
-    return cls.value, ident.value, ident.name == "method_id"
-
-
-def _enum_result(r: Reader, name: str, table: dict[int, str]) -> Node:
-    node = r.leaf_u8(name)
-    node.human = table.get(node.value, f"result {node.value}")
-    return node
 
 
 _SPEC_NAMES = tuple(f"specification[{i}]" for i in range(256))
@@ -185,19 +202,16 @@ _RESULT_NAMES = tuple(f"result[{i}]" for i in range(256))
 _DATA_NAMES = tuple(f"data[{i}]" for i in range(256))
 
 
-def _item_name(names: tuple[str, ...], i: int) -> str:
-    return names[i] if i < 256 else names[0].replace("[0]", f"[{i}]")
-
-
 def _sequence_of(r: Reader, name: str, item: Callable[[Reader, str], Node],
                  names: tuple[str, ...], what: str) -> Node:
     """An A-XDR SEQUENCE OF: a quantity then that many items, `item(r, names[i])` each."""
     start = r.pos
     children = []
+    append = children.append
     try:
         count = r.ber_length("count")[0]
-        for i in range(count):
-            children.append(item(r, _item_name(names, i)))
+        for item_name in names[:count] if count <= 256 else item_names(names, count):
+            append(item(r, item_name))
     except GbcsDecodeError as err:
         raise err.within(name) from None
     return Node(name, SEQUENCE_OF_KIND, None, children, start, r.pos - start,
@@ -209,25 +223,21 @@ def _sequence_of(r: Reader, name: str, item: Callable[[Reader, str], Node],
 
 def _request_spec(r: Reader, name: str) -> Node:
     start = r.pos
-    choice = r.leaf_u8("choice")
-    kind = REQUEST_CHOICES.get(choice.value)
+    choice = r.u8("choice")
+    kind = REQUEST_CHOICES.get(choice)
     if kind is None:
-        raise r.fail(f"unknown access-request-specification choice {choice.value}",
-                     name, start)
-    choice.human = kind
-    if choice.value == ACTION:
-        desc = _descriptor(r, "cosem_method_descriptor", "method_id")
-    else:
-        desc = _descriptor(r, "cosem_attribute_descriptor", "attribute_id")
-    children = [choice, desc]
-    if choice.value in (GET_WITH_SELECTION, SET_WITH_SELECTION):
+        raise r.fail(f"unknown access-request-specification choice {choice}", name, start)
+    desc = _descriptor(r, choice == ACTION)
+    children = [desc]
+    if choice == GET_WITH_SELECTION or choice == SET_WITH_SELECTION:
         s_start = r.pos
         selector = r.leaf_u8("access_selector")
         selector.human = {1: "range descriptor", 2: "entry descriptor"}.get(selector.value)
         params = decode_axdr(r, "access_parameters")
         children.append(Node("access_selection", "seq", None, [selector, params], s_start,
                              r.pos - s_start))
-    return Node(name, "seq", None, children, start, r.pos - start, f"{kind} {desc.human}")
+    return Node(name, CHOICE_KINDS[choice], None, children, start, r.pos - start,
+                f"{kind} {desc.human}")
 
 
 def _access_request(r: Reader, ctx: ContentContext) -> list[Node]:
@@ -242,12 +252,11 @@ def _access_request(r: Reader, ctx: ContentContext) -> list[Node]:
 def _annotate_data(spec: Node, item: Node) -> None:
     """Name a list-of-data entry after the attribute or method it goes with (the
     request's specifications, or a response's when it echoes them)."""
-    if data_tag(item) == NULL_DATA:
+    if item.kind == _NULL_KIND:
         return
-    cls, ident, is_method = _target(spec.children[1])
-    label = (method_name if is_method else attribute_name)(cls, ident)
-    _annotate_value(item, cls, ident, is_method)
-    item.human = f"{label} = {item.human}"
+    cls, _obis, ident = spec.children[0].children
+    _annotate_value(item, cls.value, ident.value, ident.name == "method_id")
+    item.human = f"{ident.human} = {item.human}"
 
 
 # -- access-response ------------------------------------------------------------------
@@ -255,18 +264,17 @@ def _annotate_data(spec: Node, item: Node) -> None:
 
 def _response_spec(r: Reader, name: str) -> Node:
     start = r.pos
-    choice = r.leaf_u8("choice")
-    kind = RESPONSE_CHOICES.get(choice.value)
+    choice = r.u8("choice")
+    kind = RESPONSE_CHOICES.get(choice)
     if kind is None:
-        raise r.fail(f"unknown access-response-specification choice {choice.value}",
-                     name, start)
-    choice.human = kind
-    if choice.value == ACTION:
-        result = _enum_result(r, "action_result", ACTION_RESULTS)
-    else:
-        result = _enum_result(r, "data_access_result", DATA_ACCESS_RESULTS)
-    return Node(name, "seq", None, [choice, result], start, r.pos - start,
-                f"{kind} {result.human}")
+        raise r.fail(f"unknown access-response-specification choice {choice}", name, start)
+    result_name, table = (("action_result", ACTION_RESULTS) if choice == ACTION
+                          else ("data_access_result", DATA_ACCESS_RESULTS))
+    result = r.u8(result_name)
+    human = table.get(result) or f"result {result}"
+    return Node(name, CHOICE_KINDS[choice], None,
+                [Node(result_name, "u8", result, None, start + 1, 1, human)], start, 2,
+                f"{kind} {human}")
 
 
 def _access_response(r: Reader, ctx: ContentContext) -> list[Node]:
@@ -312,7 +320,7 @@ def _scale_register_reads(items: list[Node], results: list[Node]) -> None:
         value, unit = items[i], items[i + 1]
         if not _is_scaler_unit(unit) or data_tag(value) not in _NUMERIC:
             continue
-        if i + 1 < len(results) and results[i + 1].children[0].value != GET:
+        if i + 1 < len(results) and results[i + 1].kind != _GET_KIND:
             continue
         scaler, code = unit.children[0].value, unit.children[1].value
         _label_scaler_unit(unit)
@@ -332,6 +340,8 @@ def _scale_collections(node: Node, depth: int = 0) -> None:
 _NUMERIC = frozenset((DOUBLE_LONG, DOUBLE_LONG_UNSIGNED, INTEGER, LONG, UNSIGNED,
                       LONG_UNSIGNED, LONG64, LONG64_UNSIGNED))
 _STRUCTURE_KIND = DATA_KINDS[STRUCTURE]
+_NULL_KIND = DATA_KINDS[NULL_DATA]
+_GET_KIND = CHOICE_KINDS[GET]
 _INTEGER_KIND = DATA_KINDS[INTEGER]
 _ENUM_KIND = DATA_KINDS[ENUM]
 
@@ -579,7 +589,7 @@ def _future_dated_payload(r: Reader) -> Node:
     start = r.pos
     code = r.leaf_uint("message_code", 2)
     counter = r.leaf_uint("originator_counter", 8)
-    desc = _descriptor(r, "cosem_attribute_descriptor", "attribute_id")
+    desc = _descriptor(r, False)
     code.human = f"0x{code.value:04X}"
     return Node("value", "seq", None, [code, counter, desc], start, r.pos - start,
                 f"message code 0x{code.value:04X}, originator counter {counter.value}, "
@@ -622,24 +632,24 @@ def decode_dlms(r: Reader, ctx: ContentContext) -> Node:
         r.buf = bytes(r.buf)
     start = r.pos
     try:
-        tag = r.leaf_u8("tag")
-        kind = APDU_NAMES.get(tag.value)
+        tag = r.u8("tag")
+        kind = APDU_NAMES.get(tag)
         if kind is None:
-            raise r.fail(f"not a GBCS DLMS APDU: tag 0x{tag.value:02X}", "tag", start)
-        tag.human = kind
-        invoke = r.leaf_uint("long_invoke_id_and_priority", 4)
-        invoke.human = invoke_id_human(invoke.value)
-        children = [tag, invoke, _date_time(r)]
-        if tag.value == ACCESS_REQUEST:
+            raise r.fail(f"not a GBCS DLMS APDU: tag 0x{tag:02X}", "tag", start)
+        invoke = r.uint(4, "long_invoke_id_and_priority")
+        children = [Node("long_invoke_id_and_priority", "u32", invoke, None, start + 1, 4,
+                         invoke_id_human(invoke)),
+                    _date_time(r)]
+        if tag == ACCESS_REQUEST:
             children += _access_request(r, ctx)
-        elif tag.value == ACCESS_RESPONSE:
+        elif tag == ACCESS_RESPONSE:
             children += _access_response(r, ctx)
         else:
             children += _data_notification(r, ctx)
         r.expect_end("dlms")
     except GbcsDecodeError as err:
         raise err.within("dlms") from None
-    return Node("dlms", "seq", None, children, start, r.pos - start, kind)
+    return Node("dlms", APDU_KINDS[tag], None, children, start, r.pos - start, kind)
 
 
 # -- builders ---------------------------------------------------------------------------
@@ -662,8 +672,7 @@ def long_invoke_id(invoke_id: int, flags: int = GBCS_INVOKE_FLAGS) -> int:
 def _header(tag: int, invoke_id: int, date_time: bytes | None) -> list[Node]:
     value = long_invoke_id(invoke_id)
     dt = bytes(date_time or b"")
-    return [_leaf("tag", "u8", tag, 1, APDU_NAMES[tag]),
-            _leaf("long_invoke_id_and_priority", "u32", value, 4, invoke_id_human(value)),
+    return [_leaf("long_invoke_id_and_priority", "u32", value, 4, invoke_id_human(value)),
             _leaf("date_time", "ber_octets", dt, 0, _date_time_human(dt))]
 
 
@@ -688,14 +697,14 @@ def specification_node(i: int, choice: str | int, class_id: int, obis: bytes, id
     names = {v: k for k, v in REQUEST_CHOICES.items()}
     code = names[choice] if isinstance(choice, str) else choice
     desc = descriptor_node(class_id, obis, ident, method=code == ACTION)
-    children = [_leaf("choice", "u8", code, 1, REQUEST_CHOICES[code]), desc]
+    children = [desc]
     if code in (GET_WITH_SELECTION, SET_WITH_SELECTION):
         if selection is None:
             raise ValueError(f"{REQUEST_CHOICES[code]} needs an access selection")
         selector, params = selection
         children.append(Node("access_selection", "seq", None,
                              [_leaf("access_selector", "u8", selector, 1), params], -1, 0))
-    return Node(f"specification[{i}]", "seq", None, children, -1, 0,
+    return Node(f"specification[{i}]", CHOICE_KINDS[code], None, children, -1, 0,
                 f"{REQUEST_CHOICES[code]} {desc.human}")
 
 
@@ -708,13 +717,14 @@ def access_request(items: list[tuple], invoke_id: int, date_time: bytes | None =
         choice, class_id, obis, ident, value = item[:5]
         selection = item[5] if len(item) > 5 else None
         specs.append(specification_node(i, choice, class_id, obis, ident, selection))
-        node = data_node("", None, NULL_DATA) if value is None else value
-        node.name = _item_name(_DATA_NAMES, i)
-        data.append(node)
+        data.append(data_node("", None, NULL_DATA) if value is None else value)
+    for name, node in zip(item_names(_DATA_NAMES, len(data)), data):
+        node.name = name
     children = _header(ACCESS_REQUEST, invoke_id, date_time)
     children.append(_list("access_request_specification", specs, "specifications"))
     children.append(_list("access_request_list_of_data", data, "data"))
-    return Node("dlms", "seq", None, children, -1, 0, APDU_NAMES[ACCESS_REQUEST])
+    return Node("dlms", APDU_KINDS[ACCESS_REQUEST], None, children, -1, 0,
+                APDU_NAMES[ACCESS_REQUEST])
 
 
 def get_request(descriptors: list[tuple[int, bytes, int]], invoke_id: int,
@@ -743,23 +753,23 @@ def access_response(data: list[Node], results: list[tuple[str | int, int]],
     """An Access-Response: the list of data (null-data for set/action without return
     data) and one (choice, result) per request specification."""
     names = {v: k for k, v in RESPONSE_CHOICES.items()}
-    for i, node in enumerate(data):
-        node.name = _item_name(_DATA_NAMES, i)
+    for name, node in zip(item_names(_DATA_NAMES, len(data)), data):
+        node.name = name
     result_nodes = []
-    for i, (choice, result) in enumerate(results):
+    for name, (choice, result) in zip(item_names(_RESULT_NAMES, len(results)), results):
         code = names[choice] if isinstance(choice, str) else choice
         table = ACTION_RESULTS if code == ACTION else DATA_ACCESS_RESULTS
         leaf = _leaf("action_result" if code == ACTION else "data_access_result", "u8",
                      result, 1, table.get(result, f"result {result}"))
-        result_nodes.append(Node(_item_name(_RESULT_NAMES, i), "seq", None,
-                                 [_leaf("choice", "u8", code, 1, RESPONSE_CHOICES[code]),
-                                  leaf], -1, 0, f"{RESPONSE_CHOICES[code]} {leaf.human}"))
+        result_nodes.append(Node(name, CHOICE_KINDS[code], None, [leaf], -1, 0,
+                                 f"{RESPONSE_CHOICES[code]} {leaf.human}"))
     children = _header(ACCESS_RESPONSE, invoke_id, date_time)
     children.append(Node("access_request_specification", OPTIONAL_KIND, None, [], -1, 0,
                          "absent"))
     children.append(_list("access_response_list_of_data", list(data), "data"))
     children.append(_list("access_response_specification", result_nodes, "results"))
-    return Node("dlms", "seq", None, children, -1, 0, APDU_NAMES[ACCESS_RESPONSE])
+    return Node("dlms", APDU_KINDS[ACCESS_RESPONSE], None, children, -1, 0,
+                APDU_NAMES[ACCESS_RESPONSE])
 
 
 def alert_notification(alert_code: int, timestamp: bytes, payload: list[Node],
@@ -775,6 +785,7 @@ def alert_notification(alert_code: int, timestamp: bytes, payload: list[Node],
         node.name = "payload" if len(payload) == 1 else f"payload[{i}]"
     body = Node("notification_body", _STRUCTURE_KIND, None, [code, stamp] + payload, -1, 0,
                 f"alert {code.human}")
-    return Node("dlms", "seq", None, _header(DATA_NOTIFICATION, invoke_id, date_time) + [body],
-                -1, 0, APDU_NAMES[DATA_NOTIFICATION])
+    return Node("dlms", APDU_KINDS[DATA_NOTIFICATION], None,
+                _header(DATA_NOTIFICATION, invoke_id, date_time) + [body], -1, 0,
+                APDU_NAMES[DATA_NOTIFICATION])
 

@@ -408,6 +408,7 @@ def unit_name(unit: int) -> str:
     return UNITS.get(unit, f"unit {unit}")
 
 
+@lru_cache(maxsize=4096)  # register reads and unit charges repeat
 def scaled(value: int, scaler: int, unit: int) -> str:
     """value × 10^scaler in exact decimal with its unit symbol (no float rounding)."""
     if scaler >= 0:

@@ -42,6 +42,17 @@ SIMPLE_TAGS = sorted(set(_INT_RANGES) | set(_RAW_SIZES)
 _visible_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=24)
 _utf8_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
 _bits = st.text(alphabet="01", max_size=40)
+
+
+@st.composite
+def _bit_strings(draw) -> str:
+    """Bit-string values, some with set unused bits in the last octet (after a '|')."""
+    bits = draw(_bits)
+    spare = -len(bits) % 8
+    unused = draw(st.text(alphabet="01", min_size=spare, max_size=spare))
+    return bits + "|" + unused if "1" in unused else bits
+
+
 # Octet-strings of the lengths GBCS gives meaning to (OBIS codes, date-times) and others.
 _octets = st.one_of(st.binary(max_size=20), st.binary(min_size=6, max_size=6),
                     st.binary(min_size=12, max_size=12), st.sampled_from(
@@ -63,7 +74,7 @@ def simple_value(tag: int) -> st.SearchStrategy:
     if tag == axdr.FLOAT64:
         return st.floats(allow_nan=False)
     if tag == axdr.BIT_STRING:
-        return _bits
+        return _bit_strings()
     if tag == axdr.VISIBLE_STRING:
         return _visible_text
     if tag == axdr.UTF8_STRING:

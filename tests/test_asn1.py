@@ -4,6 +4,7 @@ byte-exact; builders give the RTDS bytes; hostile bytes raise only GbcsDecodeErr
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import random
 from functools import lru_cache
 
@@ -49,11 +50,15 @@ def _rtds(prefix: str) -> tuple[Node, bytes]:
     return _decode(content, code, cra), content
 
 
+def _via_json(node: Node) -> Node:
+    return Node.from_json(json.loads(json.dumps(node.to_json())))
+
+
 def _shape(node: Node):
-    """Names, kinds and leaf values (lengths aside): what a decoder and a builder agree on."""
+    """Names, kinds, tags and leaf values: what a decoder and a builder agree on."""
     if node.children is None:
-        return node.name, node.kind, None if node.kind == "ber_len" else node.value
-    return node.name, node.kind, tuple(_shape(c) for c in node.children)
+        return node.name, node.kind, node.value
+    return node.name, node.kind, node.value, tuple(_shape(c) for c in node.children)
 
 
 # -- the RTDS set ---------------------------------------------------------------------------
@@ -70,6 +75,12 @@ def test_every_rtds_asn1_content_decodes_typed_and_round_trips():
         for node in tree.walk():
             assert "unexpected" not in (node.human or ""), (name, node.name, node.human)
             assert 0 <= node.offset and node.offset + node.size <= len(content), (name, node)
+
+
+def test_every_rtds_asn1_tree_survives_json():
+    need(RTDS)
+    for name, (content, code, cra) in _contents().items():
+        assert encode(_via_json(_decode(content, code, cra))) == content, name
 
 
 def test_message_codes_are_exactly_the_rtds_contents_that_are_not_gbz_or_dlms():
@@ -102,8 +113,8 @@ def test_update_security_credentials_command_fields():
     cell = control["authorising_remote_party_ta_cell_identifier"]
     assert cell["remote_party_role"].human == "networkOperator"
     assert cell["key_usage"].human == "digitalSignature"
-    assert control["authorising_remote_party_seq_number.value"].value == 1200
-    replacements = usc["replacements"].children[2:]
+    assert control["authorising_remote_party_seq_number"].value == 1200
+    replacements = usc["replacements"].children
     assert [r["target_trust_anchor_cell.key_usage"].human for r in replacements] == [
         "digitalSignature", "keyAgreement"]
     cert = replacements[0]["replacement_certificate"]
@@ -115,11 +126,11 @@ def test_update_security_credentials_command_fields():
     key = tbs["subject_public_key_info.subject_public_key"]
     assert key["point_format"].value == 4 and len(key["x"].value) == len(key["y"].value) == 32
     extensions = tbs["extensions.extension_list"]
-    assert [e.name for e in extensions.children[2:]] == [
+    assert [e.name for e in extensions.children] == [
         "key_usage", "subject_key_identifier", "certificate_policies", "authority_key_identifier"]
     assert extensions["key_usage.extn_value.key_usage"].human == "digitalSignature"
     assert extensions["key_usage.critical"].human == "TRUE"
-    path = usc["certification_path_certificates"].children[2:]
+    path = usc["certification_path_certificates"].children
     assert len(path) == 1 and path[0]["tbs_certificate.subject"].human == "OU=07, CN=Z1"
     assert path[0]["tbs_certificate.extensions.extension_list.basic_constraints"] is not None
     assert usc.get("execution_date_time") is None
@@ -131,13 +142,13 @@ def test_update_security_credentials_response_and_alert_fields():
     assert response["command_accepted"].human == "null"
     outcome = response["execution_outcome"]
     assert outcome["credentials_replacement_mode"].human == "supplierByTransCoS"
-    outcomes = outcome["replacement_outcomes"].children[2:]
+    outcomes = outcome["replacement_outcomes"].children
     assert [o["status_code"].human for o in outcomes] == ["success"] * 3
     assert outcomes[2]["affected_trust_anchor_cell.cell_usage"].human == "prePaymentTopUp"
     assert outcomes[0]["replacing_subject_unique_id"].human == "90-B3-D5-1F-30-03-00-00"
     alert, _ = _rtds("CS02bSupplierByTransCoS_6.23_8F66")
     body = alert["update_security_credentials_alert"]
-    assert body["alert_code.value"].value == 0x8F66
+    assert body["alert_code"].value == 0x8F66
     assert body["alert_code"].human.startswith("0x8F66 Future-date HAN Interface Command")
     assert body["execution_date_time"].human == "2030-01-02T00:00:00Z"
 
@@ -156,12 +167,12 @@ def test_provide_security_credential_details_fields():
     body = command["provide_security_credential_details"]
     assert body["authorising_remote_party_ta_cell_identifier"].human == \
         "accessControlBroker keyAgreement management (default)"
-    assert [r.human for r in body["remote_party_roles_credentials_required"].children[2:]] == [
+    assert [r.human for r in body["remote_party_roles_credentials_required"].children] == [
         "supplier", "networkOperator"]
     response, _ = _rtds("CS02aMAC_6.24.1_SUCCESS_RESPONSE")
-    parties = response["provide_security_credential_details_response"].children[2:]
+    parties = response["provide_security_credential_details_response"].children
     assert [p["remote_party_role"].human for p in parties] == ["supplier", "networkOperator"]
-    cells = parties[0]["trust_anchor_cell_details"].children[2:]
+    cells = parties[0]["trust_anchor_cell_details"].children
     assert [c.get("cell_usage") is not None for c in cells] == [False, False, True]
     assert cells[0]["subject_unique_id"].human == "90-B3-D5-1F-30-01-00-00"
 
@@ -180,7 +191,7 @@ def test_device_certificate_and_certification_request_fields():
     assert info["attributes.attribute.type"].human.startswith("extensionRequest")
     assert info["attributes.attribute.values.extensions.key_usage"].human == \
         "keyUsage (critical): digitalSignature"
-    assert len(request["signature.ecdsa_sig_value.r.value"].value) in (32, 33)
+    assert len(request["signature.ecdsa_sig_value.r"].value) in (32, 33)
     failed, _ = _rtds("CS02c_6.17_ERROR_RESPONSE")
     assert failed["response_code"].human == "crProductionFailed"
 
@@ -198,9 +209,9 @@ def test_join_unjoin_and_join_details_fields():
     refused, _ = _rtds("CS03CNonCritical_8.7.2_ERROR_RESPONSE")
     assert refused["join_response_code"].human == "invalidOrMissingCertificate"
     unjoin, _ = _rtds("CS04B_8.8.2_SUCCESS_COMMAND")
-    assert unjoin["other_device_entity_id.value"].value == bytes.fromhex("0102030405060708")
+    assert unjoin["other_device_entity_id"].value == bytes.fromhex("0102030405060708")
     details, _ = _rtds("CS07_8.9_SUCCESS_RESPONSE")
-    entries = details["read_device_join_details_response.device_log_entries"].children[2:]
+    entries = details["read_device_join_details_response.device_log_entries"].children
     assert [e.human for e in entries] == ["01-02-03-04-05-06-07-08 gpf",
                                          "00-DB-12-34-56-78-90-99 gpf",
                                          "00-DB-12-34-56-78-90-97 ppmid"]
@@ -209,7 +220,7 @@ def test_join_unjoin_and_join_details_fields():
 def test_firmware_clock_and_gpf_device_log_fields():
     command, _ = _rtds("CS06_11.3_CANCELLATION_SUCCESS_COMMAND")
     body = command["activate_firmware"]
-    assert len(body["manufacturer_image_hash.value"].value) == 32
+    assert len(body["manufacturer_image_hash"].value) == 32
     assert body["originator_counter"].human == "1002"
     assert body["execution_date_time"].human == "9999-12-31T23:59:59Z"
     accepted, _ = _rtds("CS06_11.3_FUTURE_DATED_SUCCESS_RESPONSE")
@@ -222,7 +233,7 @@ def test_firmware_clock_and_gpf_device_log_fields():
     assert clock["set_time_response.device_time"].human == "2014-12-31T23:30:00Z"
     assert clock["set_time_response.device_time_status"].human == "reliable"
     restore, _ = _rtds("GCS59_8.12.2_SUCCESS_RESPONSE")
-    outcomes = restore["gpf_device_log_restore_response.restore_outcomes"].children[2:]
+    outcomes = restore["gpf_device_log_restore_response.restore_outcomes"].children
     assert [o["join_response_code"].human for o in outcomes] == ["success", "success"]
     transfer, _ = _rtds("CCS08_NA_NA_ALERT")
     body = transfer["firmware_transfer_alert"]
@@ -328,7 +339,46 @@ def test_generated_gbcs_payloads_round_trip_field_for_field(payload):
 @settings(max_examples=400, deadline=None)
 @given(der_tlv())
 def test_generated_der_round_trips(data):
-    assert encode(decode_der(data)) == data
+    tree = decode_der(data)
+    assert encode(tree) == data
+    assert encode(_via_json(tree)) == data
+
+
+def test_one_node_per_tlv_typed_when_canonical():
+    cases = {  # DER -> (kind, value) of its one leaf
+        "020105": ("der.int.02", 5), "0A01FF": ("der.int.0A", -1),
+        "0101FF": ("der.bool.01", True), "0500": ("der.null.05", None),
+        "06032B0601": ("der.oid.06", "1.3.6.1"), "13024142": ("der.text.13", "AB"),
+        "0402AB01": ("der.bytes.04", b"\xab\x01"), "03020780": ("der.bytes.03", b"\x07\x80"),
+        "8001FF": ("der.bytes.80", b"\xff"),
+        # not canonical: kept as octets, exactly
+        "02020005": ("der.bytes.02", b"\x00\x05"), "0281010A": ("der.bytes.02", b"\x0a"),
+        "010101": ("der.bytes.01", b"\x01"), "06032A8001": ("der.bytes.06", b"\x2a\x80\x01"),
+    }
+    for hexed, (kind, value) in cases.items():
+        data = bytes.fromhex(hexed)
+        node = decode_der(data)
+        assert (node.kind, node.value, node.children) == (kind, value, None), hexed
+        assert (node.offset, node.size) == (0, len(data)), hexed
+        assert encode(node) == encode(_via_json(node)) == data, hexed
+    assert decode_der(bytes.fromhex("02020005")).human == "5"
+    assert decode_der(bytes.fromhex("06032A8001")).human.startswith("malformed OID")
+    nested = bytes.fromhex("3082000702010531020500")  # a non-minimal length, as GBCS sends
+    tree = decode_der(nested)
+    assert (tree.kind, tree.value, [c.name for c in tree.children]) == (
+        "der.tlv", 0x30, ["integer", "set"])
+    assert tree["set.null"].offset == 9 and encode(tree) == nested
+
+
+def test_edited_typed_leaves_encode_canonically():
+    tree, _ = _rtds("CS02bNOByNO_6.15.1_SUCCESS_COMMAND")
+    control = tree["update_security_credentials.authorising_remote_party_control"]
+    seq = control["authorising_remote_party_seq_number"]
+    assert (seq.kind, seq.value) == ("der.int.83", 1200)
+    seq.value = 5
+    assert encode(seq) == bytes.fromhex("830105")
+    seq.value = 70000
+    assert encode(seq) == bytes.fromhex("8303011170")
 
 
 # -- builders -------------------------------------------------------------------------------
@@ -387,8 +437,8 @@ def test_builders_give_the_rtds_bytes():
 def test_update_security_credentials_builder_gives_the_rtds_command():
     tree, content = _rtds("CS02bNOByNO_6.15.1_SUCCESS_COMMAND")
     usc = tree["update_security_credentials"]
-    certs = [encode(r["replacement_certificate"]) for r in usc["replacements"].children[2:]]
-    path = [encode(c) for c in usc["certification_path_certificates"].children[2:]]
+    certs = [encode(r["replacement_certificate"]) for r in usc["replacements"].children]
+    path = [encode(c) for c in usc["certification_path_certificates"].children]
     built = asn1.update_security_credentials_command(
         0x0103, 1200,
         [(certs[0], asn1.trust_anchor_cell("networkOperator", "DS")),
@@ -420,4 +470,4 @@ def test_repeated_certificates_decode_the_same_at_any_offset():
     offsets = [n.offset for n in first.walk()]
     assert [n.offset for n in again.walk()] == offsets
     assert [n.offset for n in moved.walk()] == [o + 1 for o in offsets]
-    assert again is not moved and again.children[2] is not moved.children[2]
+    assert again is not moved and again.children[0] is not moved.children[0]

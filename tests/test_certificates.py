@@ -18,6 +18,7 @@ from cryptography.x509.oid import NameOID
 from gbcs import asn1
 from gbcs.certificates import GbcsCertificateError, SmkiCertificate, parse_certificate
 from gbcs.content import ContentContext
+from gbcs.der import TLV
 from gbcs.frames import locate_content
 from gbcs.node import Node, encode
 from gbcs.reader import Reader
@@ -110,7 +111,7 @@ def _payload_certificates() -> dict[bytes, Node]:
             continue
         tree = asn1.decode_asn1(Reader(raw, start, end), ctx)
         for node in tree.walk():
-            if node.kind == "lv" and node.get("tbs_certificate") is not None:
+            if node.kind == TLV and node.get("tbs_certificate") is not None:
                 found.setdefault(encode(node), node)
     return found
 
@@ -129,7 +130,7 @@ def test_rtds_payload_certificates_agree_with_their_decoded_trees():
         kinds.add((cert.kind, cert.role_name, cert.key_usage))
         key = tbs["subject_public_key_info.subject_public_key"]
         assert cert.public_key_raw == key["x"].value + key["y"].value
-        assert cert.serial_number == int.from_bytes(tbs["serial_number.value"].value, "big")
+        assert cert.serial_number == int.from_bytes(tbs["serial_number"].value, "big")
         if cert.kind == "device":
             assert node.human == f"device {'-'.join(f'{b:02X}' for b in cert.entity_id)} " \
                                  f"(issuer {tbs['issuer'].human})"

@@ -1,7 +1,7 @@
 """The DLMS COSEM codec: every DLMS content of the RTDS decodes and re-encodes byte for
-byte, named values read as GBCS means them, encrypted register reads open, malformed
-input raises only GbcsDecodeError, builders reproduce RTDS commands, and random A-XDR
-trees survive encode -> decode unchanged."""
+byte (also from its JSON form), named values read as GBCS means them, encrypted
+register reads open, malformed input raises only GbcsDecodeError, builders reproduce
+RTDS commands, and random A-XDR trees survive encode -> decode unchanged."""
 
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ def test_every_rtds_dlms_tree_survives_json():
 def test_register_read_command_names_the_registers():
     tree = _rtds("ECS17a_4.2_SUCCESS_COMMAND_GBCS.HEX")
     spec = tree["access_request_specification.specification[0]"]
-    assert spec["choice"].human == "get"
+    assert spec.kind == "dlms.get" and spec.human.startswith("get ")
     desc = spec["cosem_attribute_descriptor"]
     assert desc["class_id"].value == 3 and desc["class_id"].human == "Register"
     assert desc["instance_id"].value == bytes.fromhex("0100020800FF")
