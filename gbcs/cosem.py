@@ -7,10 +7,26 @@ import datetime as _dt
 DATETIME_LEN = 12
 
 
+_TEXT: dict[bytes, str] = {}
+_TEXT_LIMIT = 4096
+
+
 def format_datetime(raw: bytes) -> str:
     """A COSEM date-time as ISO text; 0xFF fields ("not specified") become '*'.
 
-    Layout: year (2), month, day of month, day of week, hour, minute, second,
+    Texts are cached: a message stream repeats the same few date-times (none, the
+    command's validity date, wildcards), and formatting is a hot path of decoding.
+    """
+    text = _TEXT.get(raw)
+    if text is None:
+        if len(_TEXT) >= _TEXT_LIMIT:
+            _TEXT.clear()
+        text = _TEXT[bytes(raw)] = _format_datetime(raw)
+    return text
+
+
+def _format_datetime(raw: bytes) -> str:
+    """Layout: year (2), month, day of month, day of week, hour, minute, second,
     hundredths, deviation (2, signed minutes, 0x8000 = not specified), clock status.
     """
     if len(raw) != DATETIME_LEN:

@@ -9,6 +9,7 @@ MAC'd, who the parties are).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable
 
 from gbcs.content import ContentContext, Decryptor
@@ -157,6 +158,13 @@ def _transaction_id(r: Reader, header: Header) -> Node:
     return Node("transaction_id", "lv", 0, [length, cra, counter], start, r.pos - start)
 
 
+@lru_cache(maxsize=1024)
+def _code_text(code: int) -> str:
+    use_case = by_code(code)
+    return f"0x{code:04X} {use_case.use_case} {use_case.name}" if use_case \
+        else f"0x{code:04X} (unknown message code)"
+
+
 def _other_information(r: Reader, header: Header) -> Node:
     """Message code, then by length: supplementary remote party id (10), its counter
     (18), the supplementary originator counter (26) or a KA certificate (> 26)."""
@@ -167,9 +175,7 @@ def _other_information(r: Reader, header: Header) -> Node:
         raise body.fail("other information must hold a 2-byte message code",
                         "other_information", start)
     code = body.leaf_uint("message_code", 2)
-    use_case = by_code(code.value)
-    code.human = f"0x{code.value:04X} {use_case.use_case} {use_case.name}" if use_case \
-        else f"0x{code.value:04X} (unknown message code)"
+    code.human = _code_text(code.value)
     header.message_code = code.value
     children = [length, code]
     n = length.value
