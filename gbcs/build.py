@@ -43,6 +43,20 @@ def other_information(message_code: int, *, supplementary_remote_party_id: bytes
     return lv_node("other_information", children)
 
 
+def addressing(*, cra: int, originator_counter: int, originator: bytes, recipient: bytes,
+               date_time: bytes | None, other_info: Node) -> list[Node]:
+    """Transaction id, system titles, date-time and other information: the fields the
+    grouping header and the GBT routing header share."""
+    return [
+        lv_node("transaction_id", [Node("cra_flag", "u8", cra),
+                                   Node("originator_counter", "u64", originator_counter)]),
+        octets_node("originator_system_title", originator),
+        octets_node("recipient_system_title", recipient),
+        octets_node("date_time", date_time or b""),
+        other_info,
+    ]
+
+
 def grouping_header(*, cra: int, originator_counter: int, originator: bytes,
                     recipient: bytes, message_code: int, content: Node | bytes,
                     date_time: bytes | None = None, signature: bytes | None = b"",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gbcs.build import lv_node, octets_node, other_information
+from gbcs.build import addressing, octets_node, other_information
 from gbcs.errors import GbcsDecodeError, GbcsEncodeError
 from gbcs.frames import GBT_BLOCK, GENERAL_CIPHERING, Header, decode_gbt
 from gbcs.node import Node, encode
@@ -31,12 +31,9 @@ def gbt_block_message(*, cra: int, originator_counter: int, originator: bytes,
     """One GBT message: routing header and one block."""
     tree = Node("gbt", "seq", None, [
         Node("tag", "u8", GENERAL_CIPHERING),
-        lv_node("transaction_id", [Node("cra_flag", "u8", cra),
-                               Node("originator_counter", "u64", originator_counter)]),
-        octets_node("originator_system_title", originator),
-        octets_node("recipient_system_title", recipient),
-        octets_node("date_time", date_time or b""),
-        other_information(message_code),
+        *addressing(cra=cra, originator_counter=originator_counter, originator=originator,
+                    recipient=recipient, date_time=date_time,
+                    other_info=other_information(message_code)),
         Node("key_info", "u8", 0),
         Node("block", "seq", None, [
             Node("tag", "u8", GBT_BLOCK),

@@ -10,23 +10,16 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from gbcs.errors import GbcsDecodeError
+
 
 class CbkeError(ValueError):
     """Base of every error the CBKE package raises on purpose."""
 
 
-class CbkeDecodeError(CbkeError):
-    """Malformed bytes: what is wrong, at which byte offset, in which field."""
-
-    def __init__(self, message: str, offset: int, field: str = "") -> None:
-        super().__init__(message, offset, field)
-        self.message = message
-        self.offset = offset
-        self.field = field
-
-    def __str__(self) -> str:
-        where = f" in {self.field}" if self.field else ""
-        return f"{self.message} at byte {self.offset}{where}"
+class CbkeDecodeError(GbcsDecodeError, CbkeError):
+    """Malformed bytes: what is wrong, at which byte offset, in which field (the
+    codec's decode error, so HAN and GBCS decoders fail alike)."""
 
 
 class InstallCodeError(CbkeError):
