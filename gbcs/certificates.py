@@ -18,6 +18,7 @@ off it:
 
 from __future__ import annotations
 
+import base64
 import datetime as _dt
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ from cryptography.x509.oid import ExtensionOID, NameOID
 from gbcs import der
 from gbcs.asn1 import REMOTE_PARTY_ROLES
 from gbcs.errors import GbcsDecodeError, GbcsError
+from gbcs.node import encode
 
 HARDWARE_MODULE_NAME = x509.ObjectIdentifier("1.3.6.1.5.5.7.8.4")
 X500_UNIQUE_IDENTIFIER = x509.ObjectIdentifier("2.5.4.45")
@@ -96,16 +98,52 @@ def parse_certificate(der_or_pem: bytes) -> SmkiCertificate:
                            cert.not_valid_after_utc, cert)
 
 
+_SIGNATURE_OIDS = frozenset(("1.2.840.10045.4.3.2", "1.2.840.10045.4.3.3"))
+
+
+def load_x509(data: bytes) -> x509.Certificate:
+    """A certificate (PEM or DER) as `cryptography` reads it.
+
+    Some test PKIs (ZAZ1, as DCC Boxed ships it) put a NULL parameter in the ECDSA
+    AlgorithmIdentifier, which recent `cryptography` refuses; such a certificate is
+    re-encoded without the NULL for reading its fields (its signature then no longer
+    covers the re-encoded bytes, so this is for reading, not for path validation).
+    """
+    raw = bytes(data)
+    if raw.lstrip().startswith(b"-----BEGIN"):
+        body = b"".join(line for line in raw.strip().splitlines()
+                        if not line.startswith(b"-----"))
+        raw = base64.b64decode(body)
+    try:
+        return x509.load_der_x509_certificate(raw)
+    except ValueError:
+        return x509.load_der_x509_certificate(_without_null_ecdsa_parameters(raw))
+
+
+def _without_null_ecdsa_parameters(der_bytes: bytes) -> bytes:
+    try:
+        tree = der.decode_der(der_bytes, "certificate")
+    except GbcsDecodeError as err:
+        raise ValueError(str(err)) from None
+    for node in tree.walk():
+        children = node.children
+        if children is None:
+            continue
+        if (len(children) == 2 and children[0].value in _SIGNATURE_OIDS
+                and children[1].kind.startswith("der.null")):
+            del children[1]
+        if node.kind == "der.tlv":
+            node.size = 0  # lengths written anew, in minimal form
+    return encode(tree)
+
+
 def _load(data: bytes) -> tuple[x509.Certificate, CertificatePublicKeyTypes]:
     """The certificate and its public key, with the lazily parsed parts (names,
     extensions, key) read once here, where `cryptography` reports malformed ones."""
     if not isinstance(data, (bytes, bytearray)):
         raise GbcsCertificateError(f"expected bytes, got {type(data).__name__}")
     try:
-        if data.lstrip().startswith(b"-----BEGIN"):
-            cert = x509.load_pem_x509_certificate(bytes(data))
-        else:
-            cert = x509.load_der_x509_certificate(bytes(data))
+        cert = load_x509(data)
         cert.subject.rfc4514_string()
         cert.issuer.rfc4514_string()
         len(cert.extensions)

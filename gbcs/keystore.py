@@ -18,7 +18,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from gbcs.certificates import GbcsCertificateError, parse_certificate
+from gbcs.certificates import GbcsCertificateError, load_x509, parse_certificate
 from gbcs.crypto import PrivateKey, PublicKey
 from gbcs.errors import GbcsCryptoError
 
@@ -96,7 +96,7 @@ class Keystore:
                 if ext == "pem" and b"BEGIN PUBLIC KEY" in data:
                     slot["public"] = serialization.load_pem_public_key(data)
                 elif ext == "pem":
-                    slot["certificate"] = x509.load_pem_x509_certificate(data)
+                    slot["certificate"] = load_x509(data)
                 else:
                     slot["private"] = serialization.load_pem_private_key(data, None)
             except ValueError as exc:
@@ -117,7 +117,7 @@ class Keystore:
                 for usage_name, entries in usages.items():
                     usage = _ZAZ1_USAGE[usage_name]
                     for entry in entries.values():
-                        cert = x509.load_pem_x509_certificate(entry["certificate"].encode())
+                        cert = load_x509(entry["certificate"].encode())
                         private = serialization.load_pem_private_key(
                             entry["privateKey"].encode(), None)
                         pair = _pair(private, cert)
