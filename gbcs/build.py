@@ -11,7 +11,9 @@ from gbcs import crypto
 from gbcs.cosem import DATETIME_LEN
 from gbcs.errors import GbcsEncodeError
 from gbcs.frames import GENERAL_CIPHERING, GENERAL_SIGNING, SECURITY_HEADER
+from gbcs.content import CRA_COMMAND
 from gbcs.node import Node, encode
+from gbcs.usecases import UseCase, by_code, by_id
 
 
 def lv_node(name: str, children: list[Node]) -> Node:
@@ -143,3 +145,37 @@ def build_message(*, cra: int, originator_counter: int, originator: bytes, recip
     key = message_mac_key(*mac_keys, cra=cra, originator=originator,
                           originator_counter=originator_counter, recipient=recipient)
     return mac_header(apdu, key, originator)
+
+
+def resolve_use_case(use_case: str | int) -> UseCase:
+    """The catalogue entry for a message code or an unambiguous use-case id."""
+    if isinstance(use_case, int):
+        found = by_code(use_case)
+        if found is None:
+            raise GbcsEncodeError(f"unknown message code 0x{use_case:04X}", "message_code")
+        return found
+    matches = [uc for uc in by_id(use_case) if not uc.alert]
+    if len(matches) != 1:
+        codes = ", ".join(f"0x{uc.code:04X}" for uc in matches) or "none"
+        raise GbcsEncodeError(f"use case {use_case!r} names {len(matches)} command codes "
+                              f"({codes}): give the message code", "use_case")
+    return matches[0]
+
+
+def build_request(use_case: str | int, content: Node | bytes, *, originator: bytes,
+                  recipient: bytes, originator_counter: int,
+                  signer: crypto.PrivateKey | None = None,
+                  mac_keys: tuple[crypto.PrivateKey, crypto.PublicKey] | None = None,
+                  date_time: bytes | None = None, other_info: Node | None = None) -> bytes:
+    """A command for a use case (id such as "ECS17b", or message code) around a payload
+    built with the payload builders (`gbcs.dlms`, `gbcs.gbz`, `gbcs.asn1`): critical use
+    cases must be signed, and the catalogue's message code is used."""
+    uc = resolve_use_case(use_case)
+    if uc.critical and signer is None:
+        raise GbcsEncodeError(f"{uc.use_case} is critical: a signing key is required",
+                              "signature")
+    return build_message(cra=CRA_COMMAND, originator_counter=originator_counter,
+                         originator=originator, recipient=recipient, message_code=uc.code,
+                         content=content, date_time=date_time, signer=signer,
+                         mac_keys=mac_keys,
+                         other_info=other_info or other_information(uc.code))

@@ -85,3 +85,27 @@ def test_other_information_variants_round_trip(kwargs, length):
     assert msg.header.supplementary_originator_counter == \
         kwargs.get("supplementary_originator_counter")
     assert encode(msg.tree) == raw
+
+
+def test_request_by_use_case_builds_the_catalogue_code_and_needs_a_signer(parties):
+    from gbcs import dlms
+    from gbcs.build import build_request
+    from gbcs.errors import GbcsEncodeError
+
+    keys, store = parties
+    # ECS17b: read the import energy registers (non-critical): class 3, OBIS 1-0:1.8.0.255
+    content = dlms.get_request([(3, bytes.fromhex("0100010800FF"), 2)], invoke_id=42)
+    raw = build_request("ECS17b", content, originator=SUPPLIER, recipient=ESME,
+                        originator_counter=42,
+                        mac_keys=(keys["acb"][1], keys["esme"][1].public_key()))
+    msg = decode(raw, store, ACB)
+    assert msg.use_case.use_case == "ECS17b" and msg.mac == "valid"
+    assert msg.signature == "absent"
+    with pytest.raises(GbcsEncodeError, match="critical"):
+        build_request("ECS04b", CONTENT, originator=SUPPLIER, recipient=ESME,
+                      originator_counter=43)
+    signed = build_request("ECS04b", CONTENT, originator=SUPPLIER, recipient=ESME,
+                           originator_counter=43, signer=keys["supplier"][0])
+    assert decode(signed, store).signature == "valid"
+    with pytest.raises(GbcsEncodeError, match="message code"):
+        build_request("CS02b", b"", originator=SUPPLIER, recipient=ESME, originator_counter=1)
