@@ -256,7 +256,8 @@ def decode_general_ciphering(r: Reader, content: ContentDecoder,
 
 def decode_gbt(r: Reader, header: Header) -> Node:
     """A GBT routing header (General Ciphering with its transaction id, system titles
-    and message code present) followed by one GBT block."""
+    and message code present, then a length, security control byte and invocation
+    counter) around one GBT block; a block with no data acknowledges blocks."""
     start = r.pos
     children = [r.leaf_u8("tag", "general-ciphering (GBT routing header)")]
     children.append(_transaction_id(r, header))
@@ -273,7 +274,19 @@ def decode_gbt(r: Reader, header: Header) -> Node:
         raise r.fail("key info must be absent (0x00) in a GBT routing header", "key_info",
                      key_info.offset)
     children.append(key_info)
-    children.append(_gbt_block(r, header))
+    c_start = r.pos
+    c_len = r.leaf_ber_len()
+    body = r.sub(c_len.value, "ciphered_content")
+    sc = body.leaf_u8("security_control")
+    ic = body.leaf_uint("invocation_counter", 4)
+    header.invocation_counter = ic.value
+    try:
+        block = _gbt_block(body, header)
+    except GbcsDecodeError as err:
+        raise err.within("ciphered_content")
+    body.expect_end("ciphered_content")
+    children.append(Node("ciphered_content", "lv", 0, [c_len, sc, ic, block], c_start,
+                         r.pos - c_start))
     return Node("gbt", "seq", None, children, start, r.pos - start)
 
 

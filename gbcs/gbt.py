@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gbcs.build import addressing, octets_node, other_information
+from gbcs.build import addressing, lv_node, octets_node, other_information
 from gbcs.errors import GbcsDecodeError, GbcsEncodeError
-from gbcs.frames import GBT_BLOCK, GENERAL_CIPHERING, Header, decode_gbt
+from gbcs.frames import GBT_BLOCK, GENERAL_CIPHERING, SECURITY_HEADER, Header, decode_gbt
 from gbcs.node import Node, encode
 from gbcs.reader import Reader
 
@@ -27,20 +27,26 @@ def block_control(last: bool, streaming: bool, window: int) -> int:
 def gbt_block_message(*, cra: int, originator_counter: int, originator: bytes,
                       recipient: bytes, message_code: int, block_number: int, data: bytes,
                       last: bool, acknowledged: int = 0, streaming: bool = False,
-                      window: int = 1, date_time: bytes | None = None) -> bytes:
-    """One GBT message: routing header and one block."""
+                      window: int = 1, date_time: bytes | None = None,
+                      invocation_counter: int = 0) -> bytes:
+    """One GBT message: routing header and one block (no data and not last: an
+    acknowledgement of block `acknowledged`)."""
     tree = Node("gbt", "seq", None, [
         Node("tag", "u8", GENERAL_CIPHERING),
         *addressing(cra=cra, originator_counter=originator_counter, originator=originator,
                     recipient=recipient, date_time=date_time,
                     other_info=other_information(message_code)),
         Node("key_info", "u8", 0),
-        Node("block", "seq", None, [
-            Node("tag", "u8", GBT_BLOCK),
-            Node("block_control", "u8", block_control(last, streaming, window)),
-            Node("block_number", "u16", block_number),
-            Node("acknowledged_block_number", "u16", acknowledged),
-            octets_node("block_data", data),
+        lv_node("ciphered_content", [
+            Node("security_control", "u8", SECURITY_HEADER),
+            Node("invocation_counter", "u32", invocation_counter),
+            Node("block", "seq", None, [
+                Node("tag", "u8", GBT_BLOCK),
+                Node("block_control", "u8", block_control(last, streaming, window)),
+                Node("block_number", "u16", block_number),
+                Node("acknowledged_block_number", "u16", acknowledged),
+                octets_node("block_data", data),
+            ]),
         ]),
     ])
     return encode(tree)
@@ -78,6 +84,7 @@ class Reassembler:
     blocks: dict[int, bytes] = field(default_factory=dict)
     duplicates: list[int] = field(default_factory=list)
     last_block: int | None = None
+    acknowledged: int = 0  # highest block number the peer acknowledged
     key: tuple[bytes, bytes, int] | None = None
 
     def add(self, message: bytes) -> Header:
@@ -89,6 +96,9 @@ class Reassembler:
         elif key != self.key:
             raise GbcsDecodeError("GBT block belongs to another transfer", 0, "transaction_id")
         number = header.gbt["block_number"]
+        if not header.gbt["data"] and not header.gbt["last"]:
+            self.acknowledged = max(self.acknowledged, header.gbt["acknowledged"])
+            return header
         if number < 1:
             raise GbcsDecodeError("GBT block numbers start at 1", 0, "block.block_number")
         if number in self.blocks:

@@ -75,3 +75,18 @@ def test_truncated_block_is_a_decode_error():
     for cut in range(len(block)):
         with pytest.raises(GbcsDecodeError):
             decode_block(block[:cut])
+
+
+def test_acknowledgement_block_carries_no_data():
+    from gbcs.gbt import gbt_block_message
+
+    ack = gbt_block_message(cra=2, originator_counter=0x1234, originator=ORIGINATOR,
+                            recipient=RECIPIENT, message_code=0x0044, block_number=0,
+                            data=b"", last=False, acknowledged=3)
+    msg = decode(ack)
+    assert msg.tree["ciphered_content.block.acknowledged_block_number"].value == 3
+    assert msg.tree["ciphered_content.invocation_counter"].value == 0
+    r = Reassembler()
+    r.add(_split(bytes(30), 10)[0])
+    r.add(ack)
+    assert r.acknowledged == 3 and r.gaps() == [] and not r.complete
