@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from gbcs import asn1, dlms, gbz
+from gbcs import asn1, gbz
 from gbcs.build import grouping_header, mac_header, other_information
 from gbcs.content import CRA_ALERT, CRA_COMMAND, CRA_RESPONSE
 from gbcs.node import Node, encode

@@ -5,7 +5,7 @@ decode share one declaration (see `gbcs.zcl_tables` for the field forms and hint
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Callable
 
 from gbcs.alerts import ALERT_CODES
 from gbcs.errors import GbcsEncodeError

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 
-import pytest
 
 from tools.cli import main
 from tests.conftest import KEYSTORE, RTDS, need

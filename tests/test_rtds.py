@@ -7,7 +7,6 @@ from __future__ import annotations
 import random
 from functools import lru_cache
 
-import pytest
 
 from gbcs.errors import GbcsDecodeError
 from gbcs.keystore import Keystore
