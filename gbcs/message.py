@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gbcs import crypto
+from gbcs.build import message_mac_key, payload_key
 from gbcs.content import Decryptor
 from gbcs.errors import GbcsCryptoError, GbcsDecodeError
 from gbcs.frames import Header, decode_frame
@@ -115,12 +116,6 @@ def mac_key_pairs(header: Header, keystore: Keystore, acb: bytes) -> tuple[list,
     return parties, broker
 
 
-def mac_key(private, public, header: Header) -> bytes:
-    z = crypto.shared_secret(private, public)
-    return crypto.derive_key(z, header.originator, header.cra, header.originator_counter,
-                             header.recipient)
-
-
 def check_mac(data: bytes, header: Header, keystore: Keystore | None, acb: bytes) -> str:
     if header.mac is None:
         return ABSENT
@@ -134,7 +129,10 @@ def check_mac(data: bytes, header: Header, keystore: Keystore | None, acb: bytes
     # Commands from remote parties carry the ACB's MAC: try it first there.
     ordered = broker + parties if header.cra == 1 else parties + broker
     for private, public in ordered:
-        if crypto.mac_valid(mac_key(private, public, header), iv, aad, header.mac):
+        key = message_mac_key(private, public, cra=header.cra, originator=header.originator,
+                              originator_counter=header.originator_counter,
+                              recipient=header.recipient)
+        if crypto.mac_valid(key, iv, aad, header.mac):
             return VALID
     return INVALID
 
@@ -150,11 +148,11 @@ def _payload_decryptor(header: Header, keystore: Keystore) -> Decryptor:
             for private in keystore.private_keys(priv_eui, KA):
                 for public in keystore.public_keys(pub_eui, KA):
                     try:
-                        z = crypto.shared_secret(private, public)
+                        key = payload_key(private, public, originator=header.originator,
+                                          originator_counter=header.payload_originator_counter,
+                                          recipient=recipient)
                     except (GbcsCryptoError, ValueError):
                         continue
-                    key = crypto.derive_key(z, header.originator, crypto.KDF_PAYLOAD,
-                                            header.payload_originator_counter, recipient)
                     plaintext = crypto.decrypt(key, iv, ciphertext_and_tag)
                     if plaintext is not None:
                         return plaintext
