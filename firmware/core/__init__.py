@@ -1,0 +1,1 @@
+"""Services every device firmware shares: security, counters, logs, alerts, NVM."""
