@@ -12,6 +12,7 @@ from __future__ import annotations
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from han.cbke.errors import InstallCodeError
+from han.crc import crc16_x25
 
 BLOCK = 16
 _LONG_MESSAGE = 8192          # bytes: from here the length field is 32 bits
@@ -54,16 +55,6 @@ def mmo_hmac(key: bytes, message: bytes) -> bytes:
     inner = bytes(k ^ 0x36 for k in key)
     outer = bytes(k ^ 0x5C for k in key)
     return mmo_hash(outer + mmo_hash(inner + message))
-
-
-def crc16_x25(data: bytes) -> int:
-    """CRC-16/X-25 (reflected 0x1021, init and final XOR 0xFFFF): the install code CRC."""
-    crc = 0xFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
-    return crc ^ 0xFFFF
 
 
 def install_code_link_key(install_code_with_crc: bytes) -> bytes:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+from han.crc import crc16_kermit
 from han.frames.errors import FrameDecodeError
 from han.frames.reader import Reader, le, require
 
@@ -45,16 +46,6 @@ class MacCommandId(IntEnum):
     BEACON_REQUEST = 0x07
     COORDINATOR_REALIGNMENT = 0x08
     GTS_REQUEST = 0x09
-
-
-def crc16_kermit(data: bytes) -> int:
-    """The 802.15.4 FCS: CRC-16/KERMIT (ITU-T polynomial, reflected, init 0, no XOR out)."""
-    crc = 0
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
-    return crc
 
 
 @dataclass(frozen=True)
