@@ -20,7 +20,7 @@ from han.frames.security import (
     FrameCounters,
     KeyIdentifier,
     decode_aux,
-    open_sealed,
+    open_counted,
     seal,
 )
 
@@ -214,12 +214,7 @@ def unsecure_aps(data: bytes, link_key: bytes, counters: FrameCounters,
         raise FrameSecurityError("APS frames are not secured with the network key",
                                  base + head_end, "aps.aux.key_identifier")
     source = aux.source_address if aux.source_address is not None else source_ieee
-    if source is None:
-        raise FrameSecurityError("no source IEEE address for the nonce", base + head_end,
-                                 "aps.aux.source_address")
-    counters.check(source, aux.frame_counter, base + head_end + 1, "aps.aux")
     offset = r.offset
-    plaintext = open_sealed(link_key, bytes(data[:head_end]), aux, r.rest(), source, offset,
-                            "aps.aux")
-    counters.accept(source, aux.frame_counter)
+    plaintext = open_counted(link_key, bytes(data[:head_end]), aux, r.rest(), source,
+                             counters, base + head_end, offset, "aps.aux")
     return ApsFrame(header, plaintext, aux)

@@ -19,7 +19,7 @@ from han.frames.security import (
     FrameCounters,
     KeyIdentifier,
     decode_aux,
-    open_sealed,
+    open_counted,
     seal,
 )
 
@@ -167,13 +167,8 @@ def unsecure_nwk(data: bytes, network_key: bytes, counters: FrameCounters,
                                  f"{aux.key_identifier.name}", base + head_end,
                                  "nwk.aux.key_identifier")
     source = aux.source_address if aux.source_address is not None else header.source_ieee
-    if source is None:
-        raise FrameSecurityError("no source IEEE address for the nonce", base + head_end,
-                                 "nwk.aux.source_address")
-    counters.check(source, aux.frame_counter, base + head_end + 1, "nwk.aux")
     offset = r.offset
-    plaintext = open_sealed(network_key, bytes(data[:head_end]), aux, r.rest(), source,
-                            offset, "nwk.aux")
-    counters.accept(source, aux.frame_counter)
+    plaintext = open_counted(network_key, bytes(data[:head_end]), aux, r.rest(), source,
+                             counters, base + head_end, offset, "nwk.aux")
     return NwkFrame(header, plaintext, aux)
 

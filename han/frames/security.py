@@ -128,6 +128,20 @@ def open_sealed(key: bytes, header: bytes, aux: AuxSecurityHeader, sealed: bytes
                                  offset + len(sealed) - MIC_LENGTH, f"{where}.mic") from None
 
 
+def open_counted(key: bytes, header: bytes, aux: AuxSecurityHeader, sealed: bytes,
+                 source_address: int | None, counters: FrameCounters, aux_offset: int,
+                 sealed_offset: int, where: str) -> bytes:
+    """Check the frame counter, open the frame, then move the high-water mark: what NWK
+    and APS receivers both do with a secured frame."""
+    if source_address is None:
+        raise FrameSecurityError("no source IEEE address for the nonce", aux_offset,
+                                 f"{where}.source_address")
+    counters.check(source_address, aux.frame_counter, aux_offset + 1, where)
+    plaintext = open_sealed(key, header, aux, sealed, source_address, sealed_offset, where)
+    counters.accept(source_address, aux.frame_counter)
+    return plaintext
+
+
 @dataclass
 class FrameCounters:
     """Per-source incoming frame counter high-water marks (the receiver's anti-replay
