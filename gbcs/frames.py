@@ -338,11 +338,9 @@ def decode_frame(data: bytes, content: ContentDecoder,
 
 def locate_content(data: bytes) -> tuple[ContentContext, int, int]:
     """The payload context and [start, end) of the content of a whole message."""
-    from gbcs.node import Node as _Node
-
-    def skip(r: Reader, ctx: ContentContext) -> _Node:
+    def skip(r: Reader, ctx: ContentContext) -> Node:
         pos = r.pos
-        return _Node("raw", "bytes", r.rest(), None, pos, r.end - pos)
+        return Node("raw", "bytes", r.rest(), None, pos, r.end - pos)
 
     _, header = decode_frame(data, skip)
     ctx = ContentContext(header.message_code, header.cra, header.originator,

@@ -103,8 +103,8 @@ class StructField:
         return Node(self.name, "seq", None, self.layout.build(value))
 
 
-class RestField:
-    """Items repeated to the end of the payload."""
+class _RepeatedField:
+    """Items of one kind, however many the subclass's rule says; never optional."""
 
     __slots__ = ("name", "optional", "cross", "min_size", "item")
 
@@ -114,6 +114,12 @@ class RestField:
         self.optional = False
         self.cross = None
         self.min_size = 0
+
+
+class RestField(_RepeatedField):
+    """Items repeated to the end of the payload."""
+
+    __slots__ = ()
 
     def decode(self, r: Reader, done: list[Node]) -> Node:
         start = r.pos
@@ -168,18 +174,14 @@ class CountField:
                     + _build_items(self.item, value, values, self.name))
 
 
-class NibblesField:
+class NibblesField(_RepeatedField):
     """As many items as the lower nibble of an earlier field (block thresholds)."""
 
-    __slots__ = ("name", "optional", "cross", "min_size", "source", "item")
+    __slots__ = ("source",)
 
     def __init__(self, name: str, source: str, element: str, item: Any) -> None:
-        self.name = name
+        super().__init__(name, element, item)
         self.source = source
-        self.item = _item(element, item)
-        self.optional = False
-        self.cross = None
-        self.min_size = 0
 
     def decode(self, r: Reader, done: list[Node]) -> Node:
         start = r.pos
