@@ -1,0 +1,412 @@
+"""The DCC head end: DUIS parsing and responses, access control, transforms against the
+RTDS, and the Dcc flow (send, sign, hold, match, alerts)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from conftest import KEYSTORE, REFERENCE, RTDS, need
+
+from gbcs import crypto
+from gbcs import keystore as keystores
+from gbcs.axdr import data_node
+from gbcs.build import build_message
+from gbcs.content import CRA_ALERT, CRA_RESPONSE
+from gbcs.dlms import access_response, alert_notification
+from gbcs.message import DEFAULT_ACB, decode
+from gbcs.usecases import by_id
+from tools.headend import access, duis, transform
+from tools.headend.access import (COMMISSIONED, DECOMMISSIONED, GS, IS, AnomalyDetector,
+                                  Device, Inventory, RequestMatrix, Threshold, User)
+from tools.headend.dcc import Accepted, Dcc, DccKeys, Quarantined
+
+TEMPLATES = REFERENCE / "duis-templates"
+UTC = dt.timezone.utc
+USER = bytes.fromhex("90B3D51F30010000")
+ESME = bytes.fromhex("00DB1234567890A0")
+MPAN = "1234567890123"
+
+
+def templates() -> list[Path]:
+    return sorted(TEMPLATES.glob("*_REQUEST_DUIS.XML")) if TEMPLATES.exists() else []
+
+
+def template(name: str) -> bytes:
+    return (need(TEMPLATES) / name).read_bytes()
+
+
+# -- DUIS ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", templates(), ids=lambda p: p.name[:-len("_REQUEST_DUIS.XML")])
+def test_every_template_parses_and_its_json_form_is_the_same_request(path):
+    data = path.read_bytes()
+    req = duis.parse_xml(data)
+    assert req.schema_checked == duis.schema_checked()
+    assert req.srv.startswith(req.service_reference)
+    assert req.body.name and req.request_id.counter >= 0
+    as_json = json.dumps(duis.xml_to_json(data))
+    assert duis.parse(as_json) == req
+
+
+def test_schema_is_found_in_shared():
+    need(REFERENCE / "duis-schema")
+    assert duis.schema_checked()
+
+
+def test_request_fields():
+    req = duis.parse_xml(template("ECS17b_4.1.1_DSP_FUTURE_DATED_REQUEST_DUIS.XML"))
+    assert req.request_id == duis.RequestId(USER, ESME, 1000)
+    assert str(req.request_id) == "90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:1000"
+    assert (req.command_variant, req.srv, req.service) == (1, "4.1.1",
+                                                           "ReadInstantaneousImportRegisters")
+    assert req.execution_datetime == dt.datetime(2015, 1, 15, 9, tzinfo=UTC)
+    top_up = duis.parse_xml(template("CS01a_2.2_SUCCESS_REQUEST_DUIS.XML"))
+    assert top_up.body.value("UTRN") == "73946144332040217315"
+
+
+@pytest.mark.parametrize("mangle, path", [
+    (lambda x: x.replace(b"73946144332040217315", b"7394"), "Request/Body/TopUpDevice/UTRN"),
+    (lambda x: x.replace(b"<sr:CommandVariant>1<", b"<sr:CommandVariant>9<"),
+     "Request/Header/CommandVariant"),
+    (lambda x: x.replace(b":12884901888<", b":x<"), "Request/Header/RequestID"),
+])
+def test_bad_requests_are_typed_errors_naming_the_element(mangle, path):
+    bad = mangle(template("CS01a_2.2_SUCCESS_REQUEST_DUIS.XML"))
+    with pytest.raises(duis.DuisError) as info:
+        duis.parse_xml(bad)
+    assert info.value.code is None and info.value.http_status == 400
+    assert info.value.path == path
+
+
+@pytest.mark.parametrize("data", [b"", b"<sr:Request", b"{\"Request\": 3}", b"[1]",
+                                  b"<!DOCTYPE x [<!ENTITY a 'b'>]><x>&a;</x>", b"<a/>"])
+def test_garbage_is_a_duis_error_never_a_traceback(data):
+    with pytest.raises(duis.DuisError):
+        duis.parse(data)
+
+
+def test_without_the_schema_only_structure_is_checked(tmp_path, monkeypatch):
+    monkeypatch.setenv(duis.SCHEMA_ENV, str(tmp_path))
+    assert not duis.schema_checked()
+    data = template("CS01a_2.2_SUCCESS_REQUEST_DUIS.XML")
+    req = duis.parse_xml(data.replace(b"73946144332040217315", b"7394"))
+    assert req.schema_checked is False and req.body.value("UTRN") == "7394"
+    with pytest.raises(duis.DuisError) as info:
+        duis.parse_xml(data.replace(b"<sr:ServiceReferenceVariant>2.2<",
+                                    b"<sr:ServiceReferenceVariant>4.1.1<"))
+    assert info.value.path == "Request/Header/ServiceReferenceVariant"
+    body = data.index(b"<sr:Body>")
+    with pytest.raises(duis.DuisError) as info:
+        duis.parse_xml(data[:body] + data[data.index(b"</sr:Body>") + 10:])
+    assert info.value.path == "Request"
+
+
+def test_service_responses_are_schema_valid():
+    need(REFERENCE / "duis-schema")
+    rid = duis.RequestId(USER, ESME, 7)
+    when = dt.datetime(2026, 1, 1, 12, 30, tzinfo=UTC)
+    for resp in (duis.ServiceResponse("I99", when, rid, None, "4.1", "4.1.1"),
+                 duis.ServiceResponse("I0", when, rid, rid, "4.1", "4.1.1", gbcs_payload=b"\xdd"),
+                 duis.ServiceResponse("I0", when, rid, None, "7.2", "7.2", pre_command=b"\xdf"),
+                 duis.ServiceResponse("E5", when, rid, None, "7.2", "7.2"),
+                 duis.ServiceResponse("I0", when, None, rid, gbcs_payload=b"\x01",
+                                      alert_code=0x8F66)):
+        assert duis.validate_response(resp.to_xml())
+    broken = duis.ServiceResponse("E999", when, rid, None, "7.2", "7.2").to_xml()
+    with pytest.raises(duis.DuisError):
+        duis.validate_response(broken)
+
+
+# -- access -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def matrix() -> RequestMatrix:
+    return RequestMatrix.load(need(REFERENCE / "duis-request-matrix.json"))
+
+
+def test_matrix_roles(matrix):
+    assert matrix.check_role("4.1.1", IS).critical is False
+    assert matrix.check_role("7.2", IS).critical is True
+    with pytest.raises(duis.DuisError) as info:
+        matrix.check_role("7.2", "OU")
+    assert info.value.code == "E2"
+    with pytest.raises(duis.DuisError) as info:
+        matrix.check_role("99.9", IS)
+    assert info.value.code == "E11"
+
+
+def test_inventory_persists_and_checks_status_and_registration(tmp_path, matrix):
+    db = access.connect(tmp_path / "dcc.sqlite")
+    inv = Inventory(db)
+    inv.add(Device(ESME, "ESME", access.INSTALLED_NOT_COMMISSIONED, MPAN))
+    inv.register(MPAN, IS, USER)
+    supplier, other = User(USER, IS), User(bytes(8), IS)
+    read = matrix.get("4.1.1")
+    with pytest.raises(duis.DuisError) as info:
+        inv.authorise(supplier, ESME, read)
+    assert info.value.code == "E5"
+    inv.set_status(ESME, COMMISSIONED)
+    again = Inventory(access.connect(tmp_path / "dcc.sqlite"))
+    assert again.authorise(supplier, ESME, read).status == COMMISSIONED
+    with pytest.raises(duis.DuisError) as info:
+        again.authorise(other, ESME, read)
+    assert info.value.code == "E4"
+    with pytest.raises(duis.DuisError) as info:
+        again.authorise(supplier, bytes(8), read)
+    assert info.value.code == "E19"
+    with pytest.raises(duis.DuisError) as info:
+        again.authorise(supplier, ESME, read, device_types=("GSME",))
+    assert info.value.code == "E11"
+
+
+def test_anomaly_threshold_window():
+    det = AnomalyDetector({"4.1.1": Threshold(2, dt.timedelta(minutes=10))})
+    t0 = dt.datetime(2026, 1, 1, tzinfo=UTC)
+    assert [det.over(USER, "4.1.1", t0 + dt.timedelta(minutes=i)) for i in range(3)] == \
+        [False, False, True]
+    assert det.over(USER, "4.1.1", t0 + dt.timedelta(minutes=11)) is False
+    assert det.over(USER, "7.2", t0) is False
+
+
+# -- transforms against the RTDS ----------------------------------------------------------
+
+
+def _rtds_pairs() -> list[tuple[Path, str, Path]]:
+    """(template, use case, RTDS command) for every template whose use case we transform
+    and whose RTDS folder has the command of the same name."""
+    pairs = []
+    for path in templates():
+        stem = path.name[:-len("_REQUEST_DUIS.XML")]
+        label, srv = stem.split("_")[:2]
+        ucs = by_id(label)
+        if not ucs or ucs[0].use_case not in transform.supported_use_cases():
+            continue
+        command = RTDS / f"{srv}_{label}" / f"{stem}_COMMAND_GBCS.HEX"
+        if command.exists():
+            pairs.append((path, ucs[0].use_case, command))
+    return pairs
+
+
+@pytest.fixture(scope="module")
+def rtds_keys() -> keystores.Keystore:
+    return keystores.load(need(KEYSTORE))
+
+
+def _hex(path: Path) -> bytes:
+    return bytes.fromhex(path.read_text().strip())
+
+
+def _shape(node) -> list:
+    """A decoded tree as (name, kind) pairs, values left out."""
+    return [(n.name, n.kind) for n in node.walk() if n.kind != "view"]
+
+
+@pytest.mark.parametrize("tpl, use_case, command", _rtds_pairs(),
+                         ids=lambda v: v.name[:-len("_REQUEST_DUIS.XML")]
+                         if isinstance(v, Path) and v.suffix == ".XML" else "")
+def test_transform_matches_rtds_command(tpl, use_case, command, rtds_keys):
+    req = duis.parse_xml(tpl.read_bytes())
+    uc = by_id(use_case)[0]
+    variant = "twin" if "_TWIN" in tpl.name else ""
+    device = Device(req.request_id.target, uc.devices[0], COMMISSIONED, variant=variant)
+    want = _hex(command)
+    want_msg = decode(want, verify=False)
+    acb_counter = want_msg.header.originator_counter if transform.via_acb(use_case, device) \
+        else None
+    if "_URP_" in tpl.name:  # reads for an unknown remote party: not transformed yet
+        with pytest.raises(duis.DuisError) as info:
+            transform.transform(req, device, use_case, acb=DEFAULT_ACB, acb_counter=acb_counter)
+        assert info.value.code == "E11"
+        return
+    cmd = transform.transform(req, device, use_case, acb=DEFAULT_ACB, acb_counter=acb_counter)
+    assert cmd.message_code == want_msg.header.message_code
+    acb_ka = rtds_keys.private_keys(DEFAULT_ACB, keystores.KA)[0]
+    device_ka = rtds_keys.public_keys(device.eui, keystores.KA)[0]
+    if cmd.critical:
+        pre = command.with_name(command.name.replace("_COMMAND_", "_PRECOMMAND_"))
+        assert cmd.apdu == _hex(pre)  # byte for byte
+        user_ds = rtds_keys.private_keys(cmd.originator, keystores.DS)[0]
+        ours = decode(cmd.mac(cmd.sign_with(user_ds), acb_ka, device_ka), rtds_keys)
+        assert (ours.signature, ours.mac) == ("valid", "valid")
+        assert _shape(ours.tree) == _shape(want_msg.tree)
+    else:
+        got = cmd.mac(cmd.apdu, acb_ka, device_ka)
+        assert got == want  # byte for byte, MAC included
+        assert decode(got, rtds_keys).mac == "valid"
+
+
+def test_rtds_pairs_cover_the_supported_use_cases():
+    need(RTDS)
+    covered = {uc for _, uc, _ in _rtds_pairs()}
+    assert covered == set(transform.supported_use_cases())
+
+
+def test_unsupported_requests_are_e11_never_a_crash():
+    req = duis.parse_xml(template("GCS13a_4.1.1_SUCCESS_RELIABLE_GSME_REQUEST_DUIS.XML"))
+    gsme = Device(req.request_id.target, "GSME", COMMISSIONED)
+    with pytest.raises(duis.DuisError) as info:
+        transform.transform(req, gsme)
+    assert info.value.code == "E11"
+    assert "4.1.1" in transform.supported_srvs()
+
+
+# -- the Dcc ------------------------------------------------------------------------------
+
+
+class FixedClock:
+    def __init__(self, now: dt.datetime) -> None:
+        self.t = now
+
+    def now(self) -> dt.datetime:
+        return self.t
+
+
+@pytest.fixture
+def lab(tmp_path, rtds_keys, matrix):
+    """A Dcc with the RTDS key store: the supplier 90B3D51F30010000 registered for an
+    ESME; the WAN collects what is sent, delivery what Users receive."""
+    sent, delivered = [], []
+    keys = DccKeys(
+        acb=DEFAULT_ACB, acb_ka=rtds_keys.private_keys(DEFAULT_ACB, keystores.KA)[0],
+        device_ka=lambda eui: next(iter(rtds_keys.public_keys(eui, keystores.KA)), None),
+        user_ds=lambda eui: next(iter(rtds_keys.public_keys(eui, keystores.DS)), None))
+    clock = FixedClock(dt.datetime(2015, 1, 1, tzinfo=UTC))
+    dcc = Dcc(db_path=tmp_path / "dcc.sqlite", keys=keys, clock=clock, matrix=matrix,
+              wan=lambda rcpt, msg: sent.append((rcpt, msg)),
+              deliver=lambda user, resp: delivered.append((user, resp)),
+              anomaly=AnomalyDetector({"7.4": Threshold(1, dt.timedelta(hours=1))}))
+    dcc.inventory.add(Device(ESME, "ESME", COMMISSIONED, MPAN))
+    dcc.inventory.register(MPAN, IS, USER)
+    user = User(USER, IS)
+    dcc.add_user(user)
+    return dcc, user, sent, delivered, clock
+
+
+def test_non_critical_request_is_sent_macd_and_its_response_matched(lab, rtds_keys):
+    dcc, user, sent, delivered, _ = lab
+    result = dcc.submit(template("ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS.XML"), user)
+    assert isinstance(result, Accepted) and result.response.code == "I99"
+    assert duis.validate_response(result.response.to_xml()) is duis.schema_checked()
+    (rcpt, msg), = sent
+    assert rcpt == ESME and decode(msg, rtds_keys).mac == "valid"
+    content = access_response([data_node("", 42, "double-long-unsigned")], [("get", 0)], 1000)
+    response = build_message(cra=CRA_RESPONSE, originator_counter=1000, originator=ESME,
+                             recipient=USER, message_code=0x0027, content=content)
+    answer = dcc.receive(response)
+    assert answer is not None and answer.code == "I0" and answer.request_id.counter == 1000
+    assert delivered == [(USER, answer)]
+    assert duis.validate_response(answer.to_xml()) is duis.schema_checked()
+    assert dcc.receive(response) is None  # answered once
+
+
+def test_replayed_counter_and_wrong_user_are_refused_and_logged(lab):
+    dcc, user, sent, _, _ = lab
+    req = template("ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS.XML")
+    assert isinstance(dcc.submit(req, user), Accepted)
+    replay = dcc.submit(req, user)
+    assert isinstance(replay, duis.DuisError) and replay.code == "E1"
+    gas = User(USER, GS)
+    wrong = dcc.submit(req.replace(b":1000<", b":1001<"), gas)
+    assert isinstance(wrong, duis.DuisError) and wrong.code == "E1"
+    assert len(sent) == 1
+    failed = dcc.log.failed_authentications()
+    assert [e.code for e in failed] == ["E1", "E1"]
+
+
+def test_role_status_and_format_errors(lab):
+    dcc, user, sent, _, _ = lab
+    other = User(bytes.fromhex("90B3D51F30030000"), "OU")
+    dcc.add_user(other)
+    ou_req = template("ECS43_7.2_SUCCESS_REQUEST_DUIS.XML").replace(
+        b"90-B3-D5-1F-30-01-00-00", b"90-B3-D5-1F-30-03-00-00")
+    assert dcc.submit(ou_req, other).code == "E2"
+    dcc.inventory.set_status(ESME, DECOMMISSIONED)
+    assert dcc.submit(template("ECS45_7.4_SUCCESS_REQUEST_DUIS.XML"), user).code == "E5"
+    bad = dcc.submit(b"<not-duis/>", user)
+    assert bad.code is None and bad.http_status == 400
+    wrong_cv = template("ECS43_7.2_SUCCESS_REQUEST_DUIS.XML").replace(
+        b"<sr:CommandVariant>4<", b"<sr:CommandVariant>1<")
+    dcc.inventory.set_status(ESME, COMMISSIONED)
+    assert dcc.submit(wrong_cv, user).code == "E12"
+    assert sent == []
+    assert {e.code for e in dcc.log.entries(failed_only=True)} >= {"E2", "E5", "E12",
+                                                                    "HTTP 400"}
+
+
+def test_critical_request_returns_pre_command_then_sends_the_signed_one(lab, rtds_keys):
+    dcc, user, sent, _, _ = lab
+    result = dcc.submit(template("ECS43_7.2_SUCCESS_REQUEST_DUIS.XML"), user)
+    assert result.awaiting_signature and result.response.pre_command == result.data
+    assert sent == []
+    key = rtds_keys.private_keys(USER, keystores.DS)[0]
+    wrong_key = crypto.generate_private_key()
+    forged = transform.Command(by_id("ECS43")[0], USER, ESME, 0, result.data)
+    assert dcc.signed(forged.sign_with(wrong_key), user).code == "E1"
+    accepted = dcc.signed(forged.sign_with(key), user)
+    assert isinstance(accepted, Accepted) and accepted.response.code == "I99"
+    (rcpt, msg), = sent
+    checked = decode(msg, rtds_keys)
+    assert (checked.signature, checked.mac) == ("valid", "valid")
+    assert dcc.signed(forged.sign_with(key), user).code == "E12"  # only once
+
+
+def test_future_dated_request_is_held_until_its_time(lab):
+    dcc, user, sent, _, clock = lab
+    result = dcc.submit(template("ECS17b_4.1.1_DSP_FUTURE_DATED_REQUEST_DUIS.XML"), user)
+    assert result.held_until == dt.datetime(2015, 1, 15, 9, tzinfo=UTC) and sent == []
+    assert dcc.tick() == 0
+    clock.t = dt.datetime(2015, 1, 15, 9, tzinfo=UTC)
+    assert dcc.tick() == 1 and len(sent) == 1 and dcc.held() == []
+
+
+def test_anomalous_requests_are_quarantined_until_released(lab):
+    dcc, user, sent, _, _ = lab
+    first = template("ECS45_7.4_SUCCESS_REQUEST_DUIS.XML")
+    assert isinstance(dcc.submit(first, user), Accepted)
+    second = dcc.submit(first.replace(b":1000<", b":1001<"), user)
+    assert isinstance(second, Quarantined) and len(sent) == 1
+    assert isinstance(dcc.release(str(second.request_id)), Accepted) and len(sent) == 2
+
+
+def test_alerts_go_to_the_registered_supplier(lab):
+    dcc, _, _, delivered, _ = lab
+    content = alert_notification(0x8F01, bytes(9) + b"\x80\x00\xff", [], 5)
+    alert = build_message(cra=CRA_ALERT, originator_counter=5, originator=ESME,
+                          recipient=bytes.fromhex("90B3D51F30000007"), message_code=0x1001,
+                          content=content)
+    routed = dcc.receive(alert)
+    assert routed is not None and delivered == [(USER, routed)]
+    assert routed.alert_code == 0x8F01
+    assert duis.validate_response(routed.to_xml()) is duis.schema_checked()
+    assert dcc.receive(b"\x00garbage") is None
+
+
+def test_dcc_scheduled_read_runs_daily_until_deleted(lab, rtds_keys):
+    dcc, user, sent, _, clock = lab
+    created = dcc.non_device(template("ECS21a_5.1._DCC_SCHEDULED_REQUEST_DUIS.XML"), user)
+    assert created.code == "I0" and created.schedule_id is not None
+    assert duis.validate_response(created.to_xml()) is duis.schema_checked()
+    assert dcc.tick() == 0 and sent == []
+    clock.t = dt.datetime(2015, 1, 2, 0, 0, 1, tzinfo=UTC)
+    assert dcc.tick() == 1 and dcc.tick() == 0
+    (rcpt, msg), = sent
+    checked = decode(msg, rtds_keys)
+    assert rcpt == ESME and checked.mac == "valid" and checked.use_case.use_case == "ECS21a"
+    assert checked.header.originator == DEFAULT_ACB
+    period = [n.value for n in checked.tree.walk() if n.kind.endswith("octet-string")
+              and isinstance(n.value, bytes) and len(n.value) == 12]
+    assert period[:2] == [transform.cosem_datetime(dt.datetime(2015, 1, 1, tzinfo=UTC)),
+                          transform.cosem_datetime(dt.datetime(2015, 1, 2, tzinfo=UTC))]
+    delete = template("5.3_DELETE_SCHEDULE_REQUEST_DUIS.XML").replace(
+        b">123<", f">{created.schedule_id}<".encode())
+    rid = duis.parse_xml(delete).request_id
+    delete = delete.replace(f":{rid.counter}<".encode(), b":5000<")
+    assert dcc.non_device(delete, user).code == "I99"
+    clock.t = dt.datetime(2015, 1, 3, 0, 0, 1, tzinfo=UTC)
+    assert dcc.tick() == 0
+    assert dcc.submit(template("ECS21a_5.1._DCC_SCHEDULED_REQUEST_DUIS.XML"), user).code == "E13"
