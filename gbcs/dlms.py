@@ -789,3 +789,34 @@ def alert_notification(alert_code: int, timestamp: bytes, payload: list[Node],
                 _header(DATA_NOTIFICATION, invoke_id, date_time) + [body], -1, 0,
                 APDU_NAMES[DATA_NOTIFICATION])
 
+
+
+def protection_parameters(originator_counter: int, originator: bytes,
+                          recipient: bytes) -> Node:
+    """The protection parameters of GBCS protected data: authentication and encryption,
+    transaction id (CRA 04 payload encryption || originator counter), the two system
+    titles, empty other information, and a static-static agreed key (C(0e, 2s ECC CDH))."""
+    octets = OCTET_STRING
+    options = structure_node("protection_options", [
+        data_node("transaction_id", bytes((4,)) + originator_counter.to_bytes(8, "big"),
+                  octets),
+        data_node("originator_system_title", bytes(originator), octets),
+        data_node("recipient_system_title", bytes(recipient), octets),
+        data_node("other_information", b"", octets),
+        structure_node("key_info", [data_node("key_info_type", 2, ENUM), structure_node(
+            "agreed_key_info_options", [data_node("key_parameters", b"\x02", octets),
+                                        data_node("key_ciphered_data", b"", octets)])]),
+    ])
+    entry = structure_node("entry", [data_node("protection_type", 2, ENUM), options])
+    return array_node("protection_parameters", [entry])
+
+
+def protected_data(params: Node, ciphertext_and_tag: bytes, invocation_counter: int = 0,
+                   name: str = "data") -> Node:
+    """GBCS protected data (what `_open_protected` reads): structure {protection
+    parameters, octet-string 0x31 || invocation counter || ciphertext || tag}; the
+    caller encrypts with `gbcs.crypto.encrypt` under `gbcs.build.payload_key`."""
+    body = (bytes((SECURITY_HEADER,)) + invocation_counter.to_bytes(4, "big")
+            + bytes(ciphertext_and_tag))
+    return structure_node(name, [params, data_node("protected_attributes", body,
+                                                   OCTET_STRING)])

@@ -144,12 +144,43 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         result = bench.run(Path(args.rtds) if args.rtds else None,
                            Path(args.keystore) if args.keystore else None, args.seconds)
+    elif args.target == "esme":
+        from tools.bench import esme as bench
+
+        result = bench.run()
     else:
         from tools.bench import cbke as bench
 
         result = bench.run()
     print(json.dumps(result) if args.json else bench.report(result))
     return 0 if result["meets_goal"] else 1
+
+
+# -- conformance --------------------------------------------------------------------------
+
+
+def cmd_conformance(args: argparse.Namespace) -> int:
+    from tools import conformance
+
+    path = Path(args.path)
+    keystore = Path(args.keystore) if args.keystore else path.parent / "keystore"
+    try:
+        results = conformance.run(path, keystore)
+    except conformance.ConformanceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for result in results:
+        if args.json:
+            print(json.dumps(result.to_json()))
+        elif result.status != conformance.SKIPPED:
+            print(f"{result.status.upper():7} {result.case}"
+                  + (f": {result.reason}" if result.reason else ""))
+            for d in result.differences:
+                print(f"        {d.path}: expected {d.expected}, got {d.got}")
+    skipped, last = conformance.summary(results)
+    print(skipped)
+    print(last)
+    return 0 if all(r.status != conformance.FAILED for r in results) else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,12 +208,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_sign)
 
     p = sub.add_parser("bench", help="benchmarks, reported against a same-run baseline")
-    p.add_argument("target", choices=["codec", "cbke"])
+    p.add_argument("target", choices=["codec", "cbke", "esme"])
     p.add_argument("--json", action="store_true")
     p.add_argument("--rtds", help="RTDS folder (default: ../shared beside the project)")
     p.add_argument("--keystore", help="RTDS key store folder")
     p.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("conformance", help="replay reference test data against emulated "
+                       "devices and compare their responses")
+    p.add_argument("suite", choices=["rtds"])
+    p.add_argument("path", help="RTDS folder (or one use case's folder or command file)")
+    p.add_argument("--keystore", help="RTDS key store folder (default: PATH/../keystore)")
+    p.add_argument("--json", action="store_true", help="one JSON object per case")
+    p.set_defaults(func=cmd_conformance)
     return parser
 
 

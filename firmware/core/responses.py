@@ -32,7 +32,7 @@ CRA_RESPONSE, CRA_ALERT = 2, 3
 # not listed): future-datable commands and register reads.
 DATE_TIME_RESPONSES = frozenset({
     "CS01a", "CS01b", "CS02b", "CS02g", "CS06",
-    "ECS01a", "ECS01c", "ECS01d", "ECS02", "ECS03", "ECS08", "ECS08a", "ECS28a",
+    "ECS01a", "ECS01b", "ECS01c", "ECS01d", "ECS02", "ECS03", "ECS08", "ECS08a", "ECS28a",
     "ECS46c", "ECS46d", "ECS17a", "ECS17b", "ECS17c", "ECS17d", "ECS17e", "ECS18a",
     "ECS18b", "ECS19", "ECS23", "ECS23b",
     "GCS01a", "GCS01b", "GCS02", "GCS03", "GCS13a", "GCS13b", "GCS14",

@@ -1,0 +1,1 @@
+"""The ESME firmware: COSEM objects, the DLMS server and the device."""

@@ -1,0 +1,110 @@
+"""Conformance replay of the RTDS against the emulated ESME (`smetslab conformance rtds`)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from gbcs.keystore import Keystore
+from gbcs.message import decode
+from gbcs.usecases import by_id
+from tests.conftest import KEYSTORE, RTDS, need
+from tools import conformance
+from tools.cli import main
+
+ECS45 = "7.4_ECS45"  # read supply status: one GET of an enum
+
+
+@pytest.fixture(scope="module")
+def results():
+    need(RTDS)
+    need(KEYSTORE)
+    return conformance.run(RTDS, KEYSTORE)
+
+
+def _for_esme(case: str) -> bool:
+    use_case = by_id(case.split("/")[0].split("_", 1)[1])
+    return bool(use_case) and "ESME" in use_case[0].devices
+
+
+def test_every_esme_ecs_case_passes(results):
+    ecs = [r for r in results if "_ECS" in r.case.split("/")[0] and _for_esme(r.case)]
+    failed = [(r.case, r.reason, [d.to_json() for d in r.differences])
+              for r in ecs if r.status != conformance.PASSED]
+    assert not failed
+    assert len(ecs) >= 200
+    assert {r.case.split("/")[1] for r in ecs} >= {"SUCCESS", "ERROR"}
+    assert not [r.case for r in results if r.status == conformance.FAILED]
+
+
+def test_other_device_types_are_skipped_not_failed(results):
+    skipped = [r for r in results if r.status == conformance.SKIPPED]
+    assert skipped and all(r.reason for r in skipped)
+    # e.g. ECS35c (Read CHF Event Log) is an ECS use case the comms hub answers.
+    assert "6.13_ECS35c/SUCCESS" in {r.case for r in skipped}
+    assert not [r.case for r in skipped if "_ECS" in r.case and _for_esme(r.case)]
+
+
+def test_future_dated_alerts_are_compared():
+    cases = conformance.find_cases(need(RTDS / "1.1.1_ECS01a"))
+    future = next(c for c in cases if c.label.startswith("FUTURE_DATED"))
+    assert len(future.alerts) == 6  # 8F66 for each activation time the command set
+
+
+def _corrupt_result(folder):
+    """The RTDS response of the SUCCESS case with its result code made hardware-fault."""
+    response = next(folder.glob("*_SUCCESS_RESPONSE_GBCS.HEX"))
+    raw = bytearray.fromhex("".join(response.read_text().split()))
+    result = next(n for n in decode(bytes(raw), verify=False).tree.walk()
+                  if n.name == "data_access_result")
+    raw[result.offset] = 1
+    response.write_text(raw.hex().upper())
+
+
+def test_a_corrupted_expected_response_is_reported(tmp_path, capsys):
+    folder = tmp_path / ECS45
+    shutil.copytree(need(RTDS / ECS45), folder)
+    _corrupt_result(folder)
+    code = main(["conformance", "rtds", str(folder), "--keystore", str(need(KEYSTORE)),
+                 "--json"])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 1 and out[-1] == "1 passed, 1 failed"
+    cases = [json.loads(line) for line in out[:-2]]
+    failed = next(c for c in cases if c["status"] == "failed")
+    assert failed["case"].endswith("/SUCCESS")
+    assert {"path": "dlms.result[0]", "expected": "get hardware-fault",
+            "got": "get success"} in failed["differences"]
+
+
+def test_structure_differences_name_the_path():
+    folder = need(RTDS / "4.1.1_ECS17b")
+    response = next(folder.glob("*_SINGLE_SUCCESS_RESPONSE_GBCS.HEX"))
+    raw = bytes.fromhex("".join(response.read_text().split()))
+    keys = Keystore.from_dir(need(KEYSTORE))
+    expected, got = decode(raw, keys), decode(raw, keys)
+    assert conformance.compare(expected, got) == []
+    plain = next(n for n in got.tree.walk() if n.name == "plaintext").children[0]
+    plain.children[0].children[1].kind = "axdr.long"  # the scaler_unit structure
+    params = next(n for n in got.tree.walk() if n.name == "protection_type")
+    params.kind = "axdr.unsigned"  # enum in the RTDS
+    diffs = conformance.compare(expected, got)
+    assert [d.to_json() for d in diffs] == [
+        {"path": "dlms.data[0][0][0][0]", "expected": "enum", "got": "unsigned"},
+        {"path": "dlms.data[0].plaintext[0][1]", "expected": "structure", "got": "long"}]
+
+
+def test_cli_text_output_and_exit_code(capsys):
+    code = main(["conformance", "rtds", str(need(RTDS / ECS45)), "--keystore",
+                 str(need(KEYSTORE))])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0 and out[-1] == "2 passed, 0 failed"
+    assert out[-2].startswith("0 skipped")
+    assert out[:2] == ["PASSED  7.4_ECS45/ERROR", "PASSED  7.4_ECS45/SUCCESS"]
+
+
+def test_missing_path_is_a_typed_error(tmp_path, capsys):
+    code = main(["conformance", "rtds", str(tmp_path / "nowhere"), "--keystore",
+                 str(tmp_path)])
+    assert code == 2 and "error:" in capsys.readouterr().err
