@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from gbcs.content import CRA_ALERT, CRA_RESPONSE
 from gbcs.dlms import access_response, alert_notification
 from gbcs.message import DEFAULT_ACB, decode
 from gbcs.usecases import by_id
-from tools.headend import access, duis, transform
+from tools.headend import access, duis, mmc, transform
 from tools.headend.access import (COMMISSIONED, DECOMMISSIONED, GS, IS, AnomalyDetector,
                                   Device, Inventory, RequestMatrix, Threshold, User)
 from tools.headend.dcc import Accepted, Dcc, DccKeys, Quarantined
@@ -201,6 +202,10 @@ def _hex(path: Path) -> bytes:
     return bytes.fromhex(path.read_text().strip())
 
 
+# The DCC's time in the RTDS commands (GSME commands carry it as their issuer event id).
+RTDS_NOW = dt.datetime(2015, 1, 1, tzinfo=UTC)
+
+
 def _shape(node) -> list:
     """A decoded tree as (name, kind) pairs, values left out."""
     return [(n.name, n.kind) for n in node.walk() if n.kind != "view"]
@@ -223,7 +228,8 @@ def test_transform_matches_rtds_command(tpl, use_case, command, rtds_keys):
             transform.transform(req, device, use_case, acb=DEFAULT_ACB, acb_counter=acb_counter)
         assert info.value.code == "E11"
         return
-    cmd = transform.transform(req, device, use_case, acb=DEFAULT_ACB, acb_counter=acb_counter)
+    cmd = transform.transform(req, device, use_case, acb=DEFAULT_ACB, acb_counter=acb_counter,
+                              now=RTDS_NOW)
     assert cmd.message_code == want_msg.header.message_code
     acb_ka = rtds_keys.private_keys(DEFAULT_ACB, keystores.KA)[0]
     device_ka = rtds_keys.public_keys(device.eui, keystores.KA)[0]
@@ -247,7 +253,7 @@ def test_rtds_pairs_cover_the_supported_use_cases():
 
 
 def test_unsupported_requests_are_e11_never_a_crash():
-    req = duis.parse_xml(template("GCS13a_4.1.1_SUCCESS_RELIABLE_GSME_REQUEST_DUIS.XML"))
+    req = duis.parse_xml(template("GCS09_3.2_SUCCESS_REQUEST_DUIS.XML"))
     gsme = Device(req.request_id.target, "GSME", COMMISSIONED)
     with pytest.raises(duis.DuisError) as info:
         transform.transform(req, gsme)
@@ -410,3 +416,220 @@ def test_dcc_scheduled_read_runs_daily_until_deleted(lab, rtds_keys):
     clock.t = dt.datetime(2015, 1, 3, 0, 0, 1, tzinfo=UTC)
     assert dcc.tick() == 0
     assert dcc.submit(template("ECS21a_5.1._DCC_SCHEDULED_REQUEST_DUIS.XML"), user).code == "E13"
+
+
+# -- sequenced requests, the quarantine alert, the SMI requests ---------------------------
+
+def _counter(xml: bytes, counter: int) -> bytes:
+    """The request with its RequestID counter replaced."""
+    rid = duis.parse_xml(xml).request_id
+    return xml.replace(f"{duis.eui_text(rid.target)}:{rid.counter}<".encode(),
+                       f"{duis.eui_text(rid.target)}:{counter}<".encode())
+
+
+def _after(xml: bytes, preceding: str) -> bytes:
+    return xml.replace(b"</sr:RequestID>", b"</sr:RequestID><sr:PrecedingServiceRequest"
+                       b"ID>" + preceding.encode() + b"</sr:PrecedingServiceRequestID>", 1)
+
+
+def _read_response(counter: int, result: int = 0) -> bytes:
+    data = data_node("", 42, "double-long-unsigned") if result == 0 else \
+        data_node("", None, "null-data")
+    content = access_response([data], [("get", result)], counter)
+    return build_message(cra=CRA_RESPONSE, originator_counter=counter, originator=ESME,
+                         recipient=USER, message_code=0x0027, content=content)
+
+
+def test_sequenced_request_waits_for_its_preceding_request(lab):
+    dcc, user, sent, _, _ = lab
+    first = dcc.submit(template("ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS.XML"), user)
+    second_xml = _after(_counter(template("ECS45_7.4_SUCCESS_REQUEST_DUIS.XML"), 1001),
+                        str(first.request_id))
+    second = dcc.submit(second_xml, user)
+    assert isinstance(second, Accepted) and second.response.code == "I99"
+    assert second.data is None and len(sent) == 1             # held behind the first
+    dcc.receive(_read_response(1000))
+    assert len(sent) == 2                                      # released by its response
+    assert decode(sent[1][1], verify=False).header.originator_counter == 1001
+    unknown = dcc.submit(_after(_counter(template("ECS45_7.4_SUCCESS_REQUEST_DUIS.XML"),
+                                         1002), f"{duis.eui_text(USER)}:"
+                                f"{duis.eui_text(ESME)}:77"), user)
+    assert unknown.code is None and unknown.path == "Request/Header/PrecedingServiceRequestID"
+
+
+def test_a_failed_request_breaks_its_sequence(lab):
+    dcc, user, sent, _, _ = lab
+    first = dcc.submit(template("ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS.XML"), user)
+    waiting = _after(_counter(template("ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS.XML"), 1001),
+                     str(first.request_id))
+    assert isinstance(dcc.submit(waiting, user), Accepted) and len(sent) == 1
+    dcc.receive(_read_response(1000, result=3))                # read-write-denied
+    assert len(sent) == 1                                      # the second is dropped
+    assert any(e.direction == "cancelled" for e in dcc.log.entries())
+    later = dcc.submit(_after(_counter(template("ECS45_7.4_SUCCESS_REQUEST_DUIS.XML"), 1002),
+                              str(first.request_id)), user)
+    assert later.code is None and "failed" in later.message
+
+
+def test_quarantine_raises_the_dcc_alert_to_the_user(lab):
+    dcc, user, _, delivered, _ = lab
+    first = template("ECS45_7.4_SUCCESS_REQUEST_DUIS.XML")
+    dcc.submit(first, user)
+    quarantined = dcc.submit(_counter(first, 1001), user)
+    assert isinstance(quarantined, Quarantined)
+    (to, alert), = delivered
+    assert to == USER and alert.dcc_alert_code == "AD1"
+    xml = alert.to_xml()
+    assert duis.validate_response(xml) is duis.schema_checked()
+    assert f"<sr:RequestID>{quarantined.request_id}</sr:RequestID>" in xml
+
+
+CHF = bytes.fromhex("00DB123456789FFF")
+NEW_ESME = bytes.fromhex("00DB1234567890B1")
+
+
+def _smi(dcc, user, name: str, counter: int, *swaps: tuple[bytes, bytes]):
+    xml = _counter(template(name), counter)
+    for old, new in swaps:
+        xml = xml.replace(old, new)
+    response = dcc.non_device(xml, user)
+    if not isinstance(response, duis.DuisError):
+        assert duis.validate_response(response.to_xml()) is duis.schema_checked()
+    return response
+
+
+def test_smi_prenotify_read_update_decommission_and_comms_hub_status(lab):
+    dcc, user, _, _, _ = lab
+    a0 = b"00-DB-12-34-56-78-90-A0"
+    new = duis.eui_text(NEW_ESME).encode()
+    # pre-notifying a device the SMI already holds as Commissioned is refused
+    assert _smi(dcc, user, "12.2_DEVICE_PRE_NOTIFICATION_REQUEST_DUIS.XML", 2000).code == "E5"
+    ok = _smi(dcc, user, "12.2_DEVICE_PRE_NOTIFICATION_REQUEST_DUIS.XML", 2001, (a0, new))
+    assert ok.code == "I99"
+    device = dcc.inventory.device(NEW_ESME)
+    assert (device.status, device.device_type) == (access.PENDING, "ESME")
+    assert dcc.inventory.details(NEW_ESME)["manufacturer"] == "AB01"
+    read = _smi(dcc, user, "8.2_READ_INVENTORY_REQUEST_DUIS.XML", 2002,
+                (b"00-DB-12-34-56-78-90-A2", new))
+    assert read.code == "I0" and "<sr:DeviceStatus>Pending</sr:DeviceStatus>" in read.to_xml()
+    update = template("8.4_UPDATE_INVENTORY_REQUEST_DUIS.XML").replace(
+        b"<sr:DeleteDevice/>", b"<sr:UpdateDeviceStatusExceptCH>InstalledNotCommissioned"
+        b"</sr:UpdateDeviceStatusExceptCH>").replace(a0, new)
+    dcc_update = dcc.non_device(_counter(update, 2003), user)
+    assert dcc_update.code == "I99"
+    assert dcc.inventory.device(NEW_ESME).status == access.INSTALLED_NOT_COMMISSIONED
+    # only a Pending device may be deleted
+    assert _smi(dcc, user, "8.4_UPDATE_INVENTORY_REQUEST_DUIS.XML", 2004,
+                (a0, new)).code == "E5"
+    assert dcc.inventory.device(NEW_ESME) is not None
+    # the comms hub: install success with SM WAN commissions it
+    dcc.inventory.add(Device(CHF, "CHF", access.INSTALLED_NOT_COMMISSIONED))
+    dcc.inventory.add(Device(ESME, "ESME", COMMISSIONED, MPAN, chf=CHF))
+    hub = _smi(dcc, user, "8.14.1_COMMUNICATIONS_HUB_STATUS_UPDATE_INSTALL_SUCCESS_REQUEST_DUIS"
+               ".XML", 2005, (b"00-DB-12-34-56-78-90-A2", duis.eui_text(CHF).encode()))
+    assert hub.code == "I99" and dcc.inventory.device(CHF).status == COMMISSIONED
+    by_mpxn = template("8.2_READ_INVENTORY_REQUEST_DUIS.XML").replace(
+        b"<sr:DeviceID>00-DB-12-34-56-78-90-A2</sr:DeviceID>", f"<sr:MPxN>{MPAN}</sr:MPxN>"
+        .encode())
+    listed = dcc.non_device(_counter(by_mpxn, 2006), user).to_xml()
+    assert listed.count("<sr:Device>") == 2 and "<sr:DeviceType>CHF</sr:DeviceType>" in listed
+    # decommission: the registered supplier only, then the device takes no commands
+    stranger = User(bytes.fromhex("90B3D51F30090000"), IS)
+    dcc.add_user(stranger)
+    other = template("8.3_DECOMMISSION_DEVICE_REQUEST_DUIS.XML").replace(
+        b"90-B3-D5-1F-30-01-00-00", b"90-B3-D5-1F-30-09-00-00")
+    assert dcc.non_device(other, stranger).code == "E4"
+    assert _smi(dcc, user, "8.3_DECOMMISSION_DEVICE_REQUEST_DUIS.XML", 2007).code == "I99"
+    assert dcc.inventory.device(ESME).status == DECOMMISSIONED
+    assert dcc.submit(_counter(template("ECS45_7.4_SUCCESS_REQUEST_DUIS.XML"), 2008),
+                      user).code == "E5"
+    unknown = _smi(dcc, user, "8.3_DECOMMISSION_DEVICE_REQUEST_DUIS.XML", 2009,
+                   (a0, b"00-DB-12-34-56-78-90-EE"))
+    assert unknown.code == "E19"
+
+
+# -- device responses in the MMC form ------------------------------------------------------
+
+def _rtds_responses() -> list[Path]:
+    return sorted(p for p in RTDS.glob("*/*_RESPONSE_GBCS.HEX")
+                  if not p.parent.name.startswith("NA_")) if RTDS.exists() else []
+
+
+@pytest.mark.parametrize("path", _rtds_responses(), ids=lambda p: p.name[:-len("_GBCS.HEX")])
+def test_every_rtds_response_has_a_schema_valid_mmc_form(path, rtds_keys):
+    srv = path.parent.name.split("_")[0]
+    sr = ".".join(srv.split(".")[:2])
+    root = mmc.gbcs_response(_hex(path), srv=srv, service_reference=sr, keys=rtds_keys)
+    text = ET.tostring(root, encoding="unicode")
+    assert mmc.validate(text) is duis.schema_checked()
+    ra = f"{{{duis.RA}}}"
+    assert root.find(f"{ra}Header/{ra}ServiceReferenceVariant").text == srv
+    message = root.find(f"{ra}Body/{ra}ResponseMessage")
+    assert message.find(f"{ra}SMETSData") is not None or message.find(f"{ra}GBCSData") is not None
+
+
+def _mmc(name: str, rtds_keys, srv: str, keys=True) -> ET.Element:
+    folder, = [p for p in RTDS.iterdir() if (p / name).exists()]
+    return mmc.gbcs_response(_hex(folder / name), srv=srv, service_reference=srv[:3],
+                             keys=rtds_keys if keys else None)
+
+
+def test_mmc_values_for_reads_top_up_supply_state_and_profiles(rtds_keys):
+    need(RTDS)
+    ra = f"{{{duis.RA}}}"
+    smets = f"{ra}Body/{ra}ResponseMessage/{ra}SMETSData/"
+    twin = _mmc("ECS17b_4.1.1_TWIN_SUCCESS_RESPONSE_GBCS.HEX", rtds_keys, "4.1.1")
+    elec = twin.find(smets + f"{ra}ReadInstantaneousImportRegistersRsp/{ra}Electricity")
+    assert [e.tag.split("}")[1] for e in elec] == [
+        "ActiveImportRegister", "ReactiveImportRegister", "SecondaryActiveImportRegister"]
+    top_up = _mmc("CS01a_2.2_SUCCESS_RESPONSE_GBCS.HEX", rtds_keys, "2.2")
+    assert top_up.find(smets + f"{ra}TopUpDeviceRsp").get("MessageSuccess") == "true"
+    state = _mmc("ECS45_7.4_SUCCESS_RESPONSE_GBCS.HEX", rtds_keys, "7.4")
+    assert state.find(smets + f"{ra}ReadSupplyStatusRsp/{ra}SupplyState").text == "Enabled"
+    profile = _mmc("ECS22b_4.8.1_SINGLE_SUCCESS_RESPONSE_GBCS.HEX", rtds_keys, "4.8.1")
+    entries = profile.findall(smets + f"{ra}ReadActiveImportProfileDataRsp/{ra}LogEntry")
+    assert len(entries) == 49
+    assert entries[0].find(f"{ra}Timestamp").text == "2014-12-31T00:00:00Z"
+    assert entries[1].find(f"{ra}Electricity/{ra}PrimaryValue").text == "243"
+    # without the User's key the protected read stays GBCS, marked encrypted
+    sealed = _mmc("ECS17b_4.1.1_SINGLE_SUCCESS_RESPONSE_GBCS.HEX", rtds_keys, "4.1.1", False)
+    data = sealed.find(f"{ra}Body/{ra}ResponseMessage/{ra}GBCSData")
+    assert data.get("format") == "encrypted" and sealed.find(smets[:-1]) is None
+    with pytest.raises(duis.DuisError):
+        mmc.gbcs_response(b"\xdd\x00garbage")
+
+
+def test_commissioning_makes_the_device_commissioned(lab, rtds_keys):
+    dcc, user, sent, _, _ = lab
+    dcc.inventory.set_status(ESME, access.INSTALLED_NOT_COMMISSIONED)
+    result = dcc.submit(template("ECS70Commission_8.1.1_SUCCESS_REQUEST_DUIS.XML"), user)
+    assert result.awaiting_signature
+    command = transform.Command(by_id("ECS70")[0], USER, ESME, 1000, result.data)
+    assert isinstance(dcc.signed(command.sign_with(
+        rtds_keys.private_keys(USER, keystores.DS)[0]), user), Accepted) and len(sent) == 1
+    null = [data_node("", None, "null-data") for _ in range(3)]
+    clock_now = data_node("", transform.cosem_datetime(dt.datetime(2015, 1, 1, tzinfo=UTC)),
+                          "octet-string")
+    content = access_response(null + [clock_now, data_node("", 0, "unsigned")],
+                              [("set", 0), ("action", 0), ("action", 0), ("get", 0), ("get", 0)],
+                              1000)
+    dcc.receive(build_message(cra=CRA_RESPONSE, originator_counter=1000, originator=ESME,
+                              recipient=USER, message_code=0x0062, content=content))
+    assert dcc.inventory.device(ESME).status == COMMISSIONED
+    assert dcc.inventory.details(ESME)["commissioned"] == "2015-01-01"
+
+
+def test_mmc_values_for_gas_reads(rtds_keys):
+    need(RTDS)
+    ra = f"{{{duis.RA}}}"
+    smets = f"{ra}Body/{ra}ResponseMessage/{ra}SMETSData/"
+    read = _mmc("GCS13a_4.1.1_SUCCESS_RELIABLE_GSME_RESPONSE_GBCS.HEX", rtds_keys, "4.1.1")
+    register = read.find(smets + f"{ra}ReadInstantaneousImportRegistersRsp/{ra}Gas/"
+                         f"{ra}ConsumptionRegister")
+    assert (register.find(f"{ra}Value").text, register.find(f"{ra}Unit").text) == ("12.345",
+                                                                                   "m3")
+    failed = _mmc("GCS13a_4.1.1_ERROR_RESPONSE_GBCS.HEX", rtds_keys, "4.1.1")
+    rsp = failed.find(smets + f"{ra}ReadInstantaneousImportRegistersRsp")
+    assert rsp.get("MessageSuccess") == "false" and rsp.find(f"{ra}Gas/{ra}*") is None
+    valve = _mmc("GCS33_7.4_SUCCESS_RESPONSE_GBCS.HEX", rtds_keys, "7.4")
+    assert valve.find(smets + f"{ra}ReadSupplyStatusRsp/{ra}SupplyState").text == "Enabled"

@@ -51,6 +51,9 @@ _REGISTRATION = {IS: "supplier", GS: "supplier", ES: "export_supplier",
 
 MATRIX_ENV = "SMETSLAB_DUIS_MATRIX"
 
+DETAIL_FIELDS = ("manufacturer", "model", "smets_version", "firmware", "esme_variant", "uprn",
+                 "postcode", "address", "commissioned")
+
 
 def matrix_path() -> Path | None:
     """$SMETSLAB_DUIS_MATRIX, or the request matrix in ../shared/reference."""
@@ -152,6 +155,12 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS device (
     eui BLOB PRIMARY KEY, device_type TEXT NOT NULL, status TEXT NOT NULL,
     mpxn TEXT NOT NULL DEFAULT '', chf BLOB, variant TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS device_detail (
+    eui BLOB PRIMARY KEY, manufacturer TEXT NOT NULL DEFAULT '', model TEXT NOT NULL DEFAULT '',
+    smets_version TEXT NOT NULL DEFAULT '', firmware TEXT NOT NULL DEFAULT '',
+    esme_variant TEXT NOT NULL DEFAULT '', uprn TEXT NOT NULL DEFAULT '',
+    postcode TEXT NOT NULL DEFAULT '', address TEXT NOT NULL DEFAULT '',
+    commissioned TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS registration (
     mpxn TEXT NOT NULL, registration TEXT NOT NULL, user_eui BLOB NOT NULL,
     PRIMARY KEY (mpxn, registration));
@@ -192,6 +201,47 @@ class Inventory:
             if self.db.execute("UPDATE device SET status = ? WHERE eui = ?",
                                (status, eui)).rowcount != 1:
                 raise KeyError(f"no device {eui_text(eui)} in the inventory")
+
+    def delete(self, eui: bytes) -> None:
+        with self.db:
+            self.db.execute("DELETE FROM device WHERE eui = ?", (eui,))
+            self.db.execute("DELETE FROM device_detail WHERE eui = ?", (eui,))
+
+    def set_mpxn(self, eui: bytes, mpxn: str) -> None:
+        with self.db:
+            if self.db.execute("UPDATE device SET mpxn = ? WHERE eui = ?",
+                               (mpxn, eui)).rowcount != 1:
+                raise KeyError(f"no device {eui_text(eui)} in the inventory")
+
+    def set_details(self, eui: bytes, **fields: str) -> None:
+        """Record what the SMI holds beyond status and MPxN (DETAIL_FIELDS: manufacturer,
+        model, versions, and the property: UPRN, postcode and address identifier)."""
+        unknown = set(fields) - set(DETAIL_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown device details {sorted(unknown)}")
+        with self.db:
+            self.db.execute("INSERT OR IGNORE INTO device_detail (eui) VALUES (?)", (eui,))
+            for name, value in fields.items():
+                self.db.execute(f"UPDATE device_detail SET {name} = ? WHERE eui = ?",
+                                (value, eui))
+
+    def details(self, eui: bytes) -> dict[str, str]:
+        row = self.db.execute(f"SELECT {', '.join(DETAIL_FIELDS)} FROM device_detail "
+                              "WHERE eui = ?", (eui,)).fetchone()
+        return dict(zip(DETAIL_FIELDS, row or ("",) * len(DETAIL_FIELDS)))
+
+    def at_property(self, *, uprn: str | None = None, postcode: str | None = None,
+                    address: str | None = None) -> list[Device]:
+        """Devices recorded at a property: by UPRN, or by postcode and address identifier."""
+        if uprn is not None:
+            where, args = "d.uprn = ?", [uprn]
+        else:
+            where, args = "REPLACE(UPPER(d.postcode), ' ', '') = ? AND d.address = ?", [
+                (postcode or "").upper().replace(" ", ""), address or ""]
+        rows = self.db.execute(
+            "SELECT v.eui, v.device_type, v.status, v.mpxn, v.chf, v.variant FROM device v "
+            f"JOIN device_detail d ON d.eui = v.eui WHERE {where} ORDER BY v.eui", args)
+        return [Device(*row) for row in rows]
 
     def device(self, eui: bytes) -> Device | None:
         row = self.db.execute("SELECT eui, device_type, status, mpxn, chf, variant FROM device "

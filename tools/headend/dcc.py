@@ -22,19 +22,27 @@ from gbcs import crypto
 from gbcs.content import CRA_ALERT, CRA_RESPONSE
 from gbcs.errors import GbcsError
 from gbcs.message import decode
-from tools.headend import access, duis
+from tools.headend import access, duis, mmc, smi
 from tools.headend.access import (AnomalyDetector, Counters, Inventory, MessageLog,
                                   RequestMatrix, User)
-from tools.headend.duis import (E1, E2, E4, E11, E12, E13, E19, I0, I99, DuisError, RequestId,
-                                ServiceRequest, ServiceResponse)
+from tools.headend.duis import (E1, E2, E4, E11, E12, E13, E19, I0, I99, DuisError, Element,
+                                RequestId, ServiceRequest, ServiceResponse)
 from tools.headend.schedule import ScheduleStore, parse_create
 from tools.headend.transform import Command, choose_use_case, transform, via_acb
 
 # Command variants (DUIS): 1-3 non-critical (send, local, both), 4 transform a critical
 # request into a pre-command, 5-7 send a signed pre-command, 8 DCC-only.
-_NON_CRITICAL_CVS = frozenset((1, 2, 3))
-_TRANSFORM_CV = 4
-_SIGNED_CVS = frozenset((5, 6, 7))
+NON_CRITICAL_CVS = frozenset((1, 2, 3))
+TRANSFORM_CV = 4
+SIGNED_CVS = frozenset((5, 6, 7))
+# 8.1.1 Commission Device: its success makes the device Commissioned in the SMI.
+_COMMISSION = "8.1.1"
+# The DCC alert for a request quarantined by anomaly detection.
+AD1 = "AD1"
+# Where a sequenced request's preceding request is: in progress, done, failed.
+_IN_PROGRESS, _SUCCEEDED, _FAILED = "in progress", "succeeded", "failed"
+# How many finished requests the DCC remembers for sequencing (oldest forgotten first).
+_OUTCOMES_KEPT = 100_000
 
 
 class Clock(Protocol):
@@ -105,6 +113,9 @@ class Dcc:
         self._held: list[_Outstanding] = []
         self._quarantine: dict[str, tuple[ServiceRequest, User]] = {}
         self._awaiting: dict[tuple[bytes, int], _Outstanding] = {}
+        self._progress: dict[str, str] = {}              # RequestID -> _IN_PROGRESS ...
+        self._after: dict[str, list[_Outstanding]] = {}  # preceding RequestID -> waiting
+        self._quarantine_events = 0
         self.schedules = ScheduleStore(self.db)
 
     def add_user(self, user: User) -> None:
@@ -138,20 +149,44 @@ class Dcc:
         entry = self.matrix.check_role(req.srv, user.role)
         if entry.non_device:
             raise DuisError(E13, f"{req.srv} is a non-device request", "Request/Header")
-        allowed = {_TRANSFORM_CV} if entry.critical else _NON_CRITICAL_CVS
+        allowed = {TRANSFORM_CV} if entry.critical else NON_CRITICAL_CVS
         if req.command_variant not in allowed:
             raise DuisError(E12, f"command variant {req.command_variant} does not apply to "
                             f"{'a critical' if entry.critical else 'a non-critical'} request",
                             "Request/Header/CommandVariant")
         device = self.inventory.authorise(user, rid.target, entry)
         self.counters.check(user.eui, rid.counter)
+        self._check_sequence(req, user)
         if self.anomaly.over(user.eui, req.srv, now):
             self.counters.advance(user.eui, rid.counter)  # spent: release sends it as is
             self._quarantine[str(rid)] = (req, user)
+            self._progress[str(rid)] = _IN_PROGRESS
             self.log.add(now, "in", user=user.eui, request_id=str(rid), srv=req.srv,
                          code="quarantined", detail="over anomaly-detection threshold")
+            self._quarantine_events += 1
+            self.deliver(user.eui, ServiceResponse(
+                I0, now, rid, None, req.service_reference, req.srv, dcc_alert_code=AD1,
+                dcc_alert=Element("QuarantinedRequest", children=(Element(
+                    "ADUserThresholdBreach", children=(
+                        Element("RequestID", str(rid)),
+                        Element("QuarantineEventRef", str(self._quarantine_events)))),))))
             return Quarantined(rid, req.srv)
         return self._transform_and_send(req, user, device, entry, now)
+
+    def _check_sequence(self, req: ServiceRequest, user: User) -> None:
+        """A sequenced request names a preceding request of the same User that the DCC
+        accepted and that has not failed (DuisError naming PrecedingServiceRequestID)."""
+        preceding = req.preceding_request_id
+        if preceding is None:
+            return
+        path = "Request/Header/PrecedingServiceRequestID"
+        state = self._progress.get(str(preceding))
+        if preceding.originator != user.eui or state is None:
+            raise DuisError(None, f"preceding request {preceding} is not one the DCC "
+                            "accepted from this User", path)
+        if state == _FAILED:
+            raise DuisError(None, f"preceding request {preceding} failed: the sequence is "
+                            "broken", path)
 
     def _transform_and_send(self, req: ServiceRequest, user: User, device: access.Device,
                             entry: access.MatrixEntry, now: _dt.datetime, *,
@@ -160,12 +195,13 @@ class Dcc:
         acb_counter = None
         if via_acb(choose_use_case(req, device) or "", device):
             acb_counter = self._next_acb_counter()
-        command = transform(req, device, acb=self.keys.acb, acb_counter=acb_counter)
+        command = transform(req, device, acb=self.keys.acb, acb_counter=acb_counter, now=now)
         if not counter_spent:
             self.counters.advance(user.eui, rid.counter)
         if acb_counter is not None:
             self.counters.advance(self.keys.acb, acb_counter)
         item = _Outstanding(req, user, command)
+        self._progress[str(rid)] = _IN_PROGRESS
         if command.critical:
             self._pending_signature[(command.originator, command.originator_counter)] = item
             self.log.add(now, "out", user=user.eui, request_id=str(rid), srv=req.srv, code=I0,
@@ -181,8 +217,8 @@ class Dcc:
 
     def non_device(self, request: ServiceRequest | str | bytes | dict,
                    user: User) -> ServiceResponse | DuisError:
-        """A request the DCC answers itself: 5.1 Create Schedule and 5.3 Delete
-        Schedule (others: E11, not yet)."""
+        """A request the DCC answers itself: 5.1 Create Schedule, 5.3 Delete Schedule
+        and the inventory requests of `smi` (others: E11, not yet)."""
         now = self.clock.now()
         try:
             req = request if isinstance(request, ServiceRequest) else duis.parse(request)
@@ -235,6 +271,10 @@ class Dcc:
             self.schedules.delete(schedule.schedule_id)
             self.counters.advance(user.eui, req.request_id.counter)
             return self._response(req, I99)
+        if req.srv in smi.SRVS:
+            response = smi.handle(self.inventory, user, req, now)
+            self.counters.advance(user.eui, req.request_id.counter)
+            return response
         raise DuisError(E11, f"non-device request {req.srv} is not supported yet",
                         "Request/Header/ServiceReferenceVariant")
 
@@ -253,7 +293,7 @@ class Dcc:
                 entry = self.matrix.check_role(req.srv, user.role)
                 self.inventory.authorise(user, device.eui, entry)
                 command = transform(req, device, acb=self.keys.acb, acb_counter=counter,
-                                    on_behalf=True)
+                                    on_behalf=True, now=now)
                 device_ka = self.keys.device_ka(device.eui)
                 if device_ka is None:
                     raise DuisError(duis.E20, "no KA certificate for the device: cannot MAC")
@@ -309,6 +349,12 @@ class Dcc:
         if device_ka is None:
             raise DuisError(duis.E20, "no KA certificate for the device: cannot MAC")
         item.sent = item.command.mac(apdu, self.keys.acb_ka, device_ka)
+        preceding = str(req.preceding_request_id) if req.preceding_request_id else None
+        if preceding is not None and self._progress.get(preceding) == _IN_PROGRESS:
+            self._after.setdefault(preceding, []).append(item)
+            self.log.add(now, "held", user=item.user.eui, request_id=str(req.request_id),
+                         srv=req.srv, code=I99, detail=f"until {preceding} completes")
+            return Accepted(req.request_id, self._response(req, I99), None)
         when = req.execution_datetime
         if when is not None and entry is not None and "DSP" in entry.future_dated and when > now:
             item.due = when
@@ -380,11 +426,48 @@ class Dcc:
             self.log.add(now, "in-wan", user=item.user.eui, request_id=str(req.request_id),
                          srv=req.srv, code=I0, detail=data.hex())
             self.deliver(item.user.eui, response)
+            ok = mmc.succeeded(msg)
+            if ok and req.srv == _COMMISSION:
+                self._commissioned(req.request_id.target, now)
+            self._completed(str(req.request_id), ok, now)
             return response
         if h.cra == CRA_ALERT:
             return self._route_alert(msg, data, now)
         self.log.add(now, "in-wan", code="discarded", detail=f"unexpected CRA {h.cra}")
         return None
+
+    def _commissioned(self, eui: bytes, now: _dt.datetime) -> None:
+        """8.1.1 Commission Device succeeded: the SMI records the device Commissioned."""
+        device = self.inventory.device(eui)
+        if device is not None and device.status == access.INSTALLED_NOT_COMMISSIONED:
+            self.inventory.set_status(eui, access.COMMISSIONED)
+            self.inventory.set_details(eui, commissioned=now.date().isoformat())
+            self.log.add(now, "smi", request_id="", srv=_COMMISSION, code=I0,
+                         detail=f"{duis.eui_text(eui)} commissioned")
+
+    def _completed(self, rid: str, ok: bool, now: _dt.datetime) -> None:
+        """A request's response came: send what was sequenced after it, or, when it
+        failed, drop that (and what follows it) as a broken sequence."""
+        self._progress[rid] = _SUCCEEDED if ok else _FAILED
+        if len(self._progress) > _OUTCOMES_KEPT:
+            oldest = next((k for k, v in self._progress.items()
+                           if v != _IN_PROGRESS and k != rid), None)
+            if oldest is not None:
+                del self._progress[oldest]
+        for item in self._after.pop(rid, []):
+            req = item.request
+            if ok:
+                when = req.execution_datetime
+                entry = self.matrix.get(req.srv)
+                if when is not None and entry and "DSP" in entry.future_dated and when > now:
+                    item.due = when
+                    self._held.append(item)
+                else:
+                    self._send(item, now)
+                continue
+            self.log.add(now, "cancelled", user=item.user.eui, request_id=str(req.request_id),
+                         srv=req.srv, code="sequence", detail=f"preceding {rid} failed")
+            self._completed(str(req.request_id), False, now)
 
     def _route_alert(self, msg, data: bytes, now: _dt.datetime) -> ServiceResponse | None:
         h = msg.header
@@ -413,7 +496,7 @@ class Dcc:
                   response_id: RequestId | None = None) -> ServiceResponse:
         return ServiceResponse(code, self.clock.now(), req.request_id, response_id,
                                req.service_reference, req.srv, gbcs_payload=gbcs_payload,
-                               pre_command=pre_command)
+                               pre_command=pre_command, service=req.service)
 
     def error_response(self, req: ServiceRequest, err: DuisError) -> ServiceResponse:
         """The Service Response for a refused request (E codes); a malformed request has

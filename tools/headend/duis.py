@@ -390,6 +390,10 @@ class ServiceResponse:
     gbcs_version: str = "4.0"
     alert_code: int | None = None
     schedule_id: int | None = None
+    content: Element | None = None      # a non-device response's element, e.g. DSPInventory
+    service: str = ""                   # the request's body element (not in the XML)
+    dcc_alert_code: str | None = None   # a DCC alert (AD1, N...): its DCCAlert child
+    dcc_alert: Element | None = None
 
     def to_xml(self) -> str:
         return response_xml(self)
@@ -419,6 +423,12 @@ def response_xml(resp: ServiceResponse) -> str:
     _sub(header, "ResponseCode", resp.code)
     _sub(header, "ResponseDateTime", _xs_datetime(resp.response_datetime))
     body = _sub(root, "Body")
+    if resp.dcc_alert_code is not None:
+        alert = _sub(body, "DCCAlertMessage")
+        _sub(alert, "DCCAlertCode", resp.dcc_alert_code)
+        if resp.dcc_alert is not None:
+            _element_xml(_sub(alert, "DCCAlert"), resp.dcc_alert)
+        return ET.tostring(root, encoding="unicode", xml_declaration=True)
     if resp.alert_code is not None:
         alert = _sub(body, "DeviceAlertMessage")
         _sub(alert, "AlertCode", f"{resp.alert_code:04X}")
@@ -435,7 +445,17 @@ def response_xml(resp: ServiceResponse) -> str:
         _sub(message, "GBCSPayload", base64.b64encode(resp.gbcs_payload).decode())
     elif resp.schedule_id is not None:
         _sub(message, "DSPScheduleID", str(resp.schedule_id))
+    elif resp.content is not None:
+        _element_xml(message, resp.content)
     return ET.tostring(root, encoding="unicode", xml_declaration=True)
+
+
+def _element_xml(parent: ET.Element, element: Element) -> None:
+    el = _sub(parent, element.name, element.text or None)
+    for name, value in element.attributes:
+        el.set(name, value)
+    for child in element.children:
+        _element_xml(el, child)
 
 
 def validate_response(text: str) -> bool:

@@ -1,10 +1,12 @@
 """Service request -> GBCS command: the DCC's transform.
 
-Each supported use case is a row of a table: the COSEM objects GBCS reads or writes for
-it, and how the DUIS body's fields fill their values. The command is a General Signing
-APDU from the DCC User (originator = the User's EUI, originator counter = the RequestID
-counter) to the device: a pre-command for the User to sign when the use case is
-critical, else complete with a zero signature length; the ACB then MACs it (`mac`).
+Each supported use case has a builder: the COSEM objects GBCS reads, writes or calls for
+it and how the DUIS body's fields fill their values (ESME use cases here, payment and
+pricing in `pricing`, the gas meter's in `gsme`; what they share in `context`). The
+command is a General Signing APDU from the DCC User (originator = the User's EUI,
+originator counter = the RequestID counter) to the device: a pre-command for the User to
+sign when the use case is critical, else complete with a zero signature length; the ACB
+then MACs it (`Command.mac`).
 
 `supported_srvs()` lists what has a transform; anything else is a DuisError E11.
 """
@@ -24,24 +26,17 @@ from gbcs.dlms import access_request
 from gbcs.errors import GbcsEncodeError
 from gbcs.node import Node, encode
 from gbcs.usecases import UseCase, by_id, for_srv, srvs_for
+from tools.headend import gsme, pricing
 from tools.headend.access import Device
+from tools.headend.context import (NO_WINDOW, NOT_SPECIFIED, Context, activation_time,
+                                   cosem_datetime, integer, log_period, obis,
+                                   range_selection, u32, xs_time)
 from tools.headend.duis import E11, E12, DuisError, ServiceRequest, parse_datetime
 
-_EPOCH_2000 = _dt.datetime(2000, 1, 1, tzinfo=_dt.timezone.utc)
-# GBCS reads a log between two times with the range descriptor, restricting on the
-# GBCS "UTC seconds since 2000" clock object (class 1, attribute 2).
-_RANGE_CLOCK = (1, bytes((0, 0, 94, 44, 100, 255)), 2, 0)
-# DUIS "cancel a future-dated command": an execution date-time of 3000-12-31.
-_CANCEL_YEAR = 3000
+
 # The Data protection object's get_protected_attributes: protection type 2 (the
 # response encrypted), key information "agreed key" with scheme C(0e, 2s).
 _PROTECTION_TYPE, _KEY_INFO_AGREED, _KEY_SCHEME = 2, 2, b"\x02"
-
-
-def obis(text: str) -> bytes:
-    """6 OBIS octets from ``A-B:C.D.E.F``."""
-    a_b, c_f = text.split(":")
-    return bytes(int(v) for v in a_b.split("-") + c_f.split("."))
 
 
 def _reads(*items: tuple) -> tuple[tuple[int, bytes, int], ...]:
@@ -141,6 +136,10 @@ _GETS: dict[tuple[str, str], tuple[tuple[int, bytes, int], ...]] = {
         (1, '0-0:94.44.0.35', 2),),
     ('ECS45', ''): _reads(
         (70, '0-0:96.3.10.255', 3),),
+    ('ECS61a', ''): _reads(
+        *((1, f'0-0:94.44.0.{n}', 2) for n in (11, 12, 13, 14, 15, 21, 22, 23, 24, 25)),
+        (11, '0-0:11.0.3.255', 2), (10, '0-0:12.0.2.255', 2),
+        *((70, f'0-{n}:96.3.10.255', 2) for n in range(1, 6))),
     ('CCS04', ''): _reads(
         (104, '0-0:30.3.0.255', 4),),
     ('CCS06', ''): _reads(
@@ -191,80 +190,8 @@ _ACTIONS: dict[str, tuple[tuple[int, str, int, str, object], ...]] = {
 
 # ESME use cases the ACB sends on the User's behalf.
 _VIA_ACB = frozenset(("ECS39b",))
-
 _ESME_EVENT_LOGS = {"Event": "ECS35a", "Security": "ECS35b", "ALCSEvent": "ECS35f"}
 _CHF_EVENT_LOGS = {"Event": "ECS35c", "Security": "ECS35d"}
-
-
-@dataclass(frozen=True, slots=True)
-class Context:
-    """What a transform needs: the request, the device it targets, and who sends the
-    command (the User, or the ACB on the User's behalf) with which counter."""
-
-    request: ServiceRequest
-    device: Device
-    originator: bytes
-    counter: int
-
-    @property
-    def recipient(self) -> bytes:
-        return self.request.request_id.target
-
-    def field(self, path: str) -> str:
-        value = self.request.body.value(path)
-        if value is None:
-            raise DuisError(None, f"missing {path}", f"Request/Body/{self.request.service}/"
-                                                     f"{path}")
-        return value
-
-
-# -- values -------------------------------------------------------------------------------
-
-
-def cosem_datetime(when: _dt.datetime) -> bytes:
-    """A COSEM date-time as GBCS commands carry it: UTC, day of week and clock status
-    not specified."""
-    when = when.astimezone(_dt.timezone.utc)
-    return (when.year.to_bytes(2, "big") + bytes((when.month, when.day, 0xFF, when.hour,
-                                                   when.minute, when.second, 0x00))
-            + b"\x80\x00\xff")
-
-
-def activation_time(when: _dt.datetime | None) -> bytes:
-    """When a written value takes effect: now (all zero), a future date-time, or the
-    cancellation of a pending one (all 0xFF) for DUIS's 3000-12-31."""
-    if when is None:
-        return bytes(9) + b"\x80\x00\xff"
-    if when.year >= _CANCEL_YEAR:
-        return b"\xff" * 9 + b"\x80\x00\xff"
-    return cosem_datetime(when)
-
-
-def _seconds_since_2000(when: _dt.datetime) -> int:
-    return int((when - _EPOCH_2000).total_seconds())
-
-
-def _log_period(ctx: Context) -> tuple[_dt.datetime, _dt.datetime]:
-    base = f"Request/Body/{ctx.request.service}/ReadLogPeriod"
-    start = parse_datetime(ctx.field("ReadLogPeriod/StartDateTime"), base)
-    end = parse_datetime(ctx.field("ReadLogPeriod/EndDateTime"), base)
-    if end < start:
-        raise DuisError(E12, "EndDateTime is before StartDateTime", base)
-    return start, end
-
-
-def _range_selection(ctx: Context) -> tuple[int, Node]:
-    """Access selector 1 (range descriptor) over the GBCS seconds-since-2000 clock."""
-    start, end = _log_period(ctx)
-    class_id, ln, attr, index = _RANGE_CLOCK
-    restricting = structure_node("", [data_node("", class_id, "long-unsigned"),
-                                      data_node("", ln, "octet-string"),
-                                      data_node("", attr, "integer"),
-                                      data_node("", index, "long-unsigned")])
-    return 1, structure_node("access_parameters", [
-        restricting, data_node("", _seconds_since_2000(start), "double-long-unsigned"),
-        data_node("", _seconds_since_2000(end), "double-long-unsigned"),
-        array_node("", [])])
 
 
 def _protection_parameters(ctx: Context) -> Node:
@@ -279,9 +206,6 @@ def _protection_parameters(ctx: Context) -> Node:
         data_node("", transaction, "octet-string"), data_node("", ctx.originator, "octet-string"),
         data_node("", ctx.recipient, "octet-string"), data_node("", b"", "octet-string"),
         key_info])])
-
-
-# -- the builders: context -> access-request items ------------------------------------------
 
 
 def _gets(uc: str) -> Callable[[Context], list[tuple]]:
@@ -301,7 +225,7 @@ def _protected(uc: str) -> Callable[[Context], list[tuple]]:
         entries = []
         for class_id, ln in objects:
             if class_id == 7:
-                start, end = _log_period(ctx)
+                start, end = log_period(ctx)
                 restriction = structure_node("", [
                     data_node("", 1, "enum"),
                     structure_node("", [data_node("", cosem_datetime(start), "octet-string"),
@@ -321,7 +245,7 @@ def _protected(uc: str) -> Callable[[Context], list[tuple]]:
 def _range_log(uc: str) -> Callable[[Context], list[tuple]]:
     def build(ctx: Context) -> list[tuple]:
         return [("get-with-selection", 7, obis(_RANGE_LOGS[uc]), 2, None,
-                 _range_selection(ctx))]
+                 range_selection(ctx))]
     return build
 
 
@@ -331,25 +255,182 @@ def _actions(uc: str) -> Callable[[Context], list[tuple]]:
     return build
 
 
-def _network_data(ctx: Context) -> list[tuple]:
-    """ECS23: RMS voltage counters, and the average voltage profile over the period."""
-    items: list[tuple] = [("get", 3, obis(f"1-0:32.{c}.0.4"), a, None)
-                          for c in (32, 36) for a in (2, 3)]
-    profile = obis("1-0:32.24.0.255")
-    items.append(("get-with-selection", 7, profile, 2, None, _range_selection(ctx)))
-    items.append(("get", 7, profile, 4, None))
+# The OBIS C of each phase's voltage objects (L1, L2, L3).
+_PHASES = (32, 52, 72)
+
+
+def _network_data(phases: tuple[int, ...]) -> Callable[[Context], list[tuple]]:
+    """ECS23 (single phase), ECS23b (each phase): the RMS voltage counters, and the
+    average voltage profile over the period."""
+    def build(ctx: Context) -> list[tuple]:
+        items: list[tuple] = []
+        for phase in phases:
+            items += [("get", 3, obis(f"1-0:{phase}.{c}.0.4"), a, None)
+                      for c in (32, 36) for a in (2, 3)]
+            profile = obis(f"1-0:{phase}.24.0.255")
+            items.append(("get-with-selection", 7, profile, 2, None, range_selection(ctx)))
+            items.append(("get", 7, profile, 4, None))
+        return items
+    return build
+
+
+# ECS29: the RMS voltage limiters (extreme over, extreme under, sag, swell): the DUIS
+# setting names, each setting the limiter's threshold and its measurement period.
+_LIMITERS = (("0-0:17.0.1.255", "RMSExtremeOverVoltage"), ("0-0:17.0.2.255",
+             "RMSExtremeUnderVoltage"), ("0-0:17.0.3.255", "RMSVoltageSag"),
+             ("0-0:17.0.4.255", "RMSVoltageSwell"))
+
+
+def _limiters(ctx: Context) -> list[tuple]:
+    items = []
+    for ln, name in _LIMITERS:
+        items.append(("set", 71, obis(ln), 4, u32(ctx, f"RMSVoltageSettings/{name}Threshold")))
+        items.append(("set", 71, obis(ln), 6,
+                      u32(ctx, f"RMSVoltageSettings/{name}MeasurementPeriod")))
     return items
 
 
-def _top_up(ctx: Context) -> list[tuple]:
-    utrn = ctx.field("UTRN")
-    return [("action", 115, obis("0-0:19.40.0.255"), 1,
-             data_node("", utrn.encode("ascii"), "octet-string"))]
+def _phase_settings(ctx: Context) -> list[tuple[int, str]]:
+    """(OBIS C, DUIS path of its settings) per phase: SinglePhaseVoltageSettings, or the
+    PolyPhaseVoltageSettings for phases 1, 2 and 3."""
+    body = ctx.request.body
+    if body.find("SinglePhaseVoltageSettings") is not None:
+        return [(_PHASES[0], "SinglePhaseVoltageSettings")]
+    found = {p.value("Phase"): p for p in body.find_all("PolyPhaseVoltageSettings")}
+    if sorted(found) != ["1", "2", "3"]:
+        raise DuisError(None, "PolyPhaseVoltageSettings needs phases 1, 2 and 3",
+                        f"Request/Body/{ctx.request.service}/PolyPhaseVoltageSettings")
+    return [(_PHASES[int(n) - 1], n) for n in ("1", "2", "3")]
 
 
-def _adjust_balance(ctx: Context) -> list[tuple]:
-    amount = _int(ctx, "PrepaymentMode/AdjustMeterBalance", -(1 << 31), (1 << 31) - 1)
-    return [("action", 112, obis("0-0:19.10.0.255"), 1, data_node("", amount, "double-long"))]
+def _phase_value(ctx: Context, where: str, name: str) -> Node:
+    if where == "SinglePhaseVoltageSettings":
+        return u32(ctx, f"{where}/{name}")
+    phase = next(p for p in ctx.request.body.find_all("PolyPhaseVoltageSettings")
+                 if p.value("Phase") == where)
+    sub = Context(ServiceRequest(ctx.request.request_id, ctx.request.command_variant,
+                                 ctx.request.service_reference, ctx.request.srv, phase),
+                  ctx.device, ctx.originator, ctx.counter, ctx.now)
+    return u32(sub, f"PhaseVoltageSettings/{name}")
+
+
+def _thresholds(ctx: Context) -> list[tuple]:
+    """Per phase: average RMS under- then over-voltage threshold."""
+    items = []
+    for phase, where in _phase_settings(ctx):
+        items.append(("set", 1, obis(f"1-0:{phase}.31.0.4"), 2,
+                      _phase_value(ctx, where, "AverageRMSUnderVoltageThreshold")))
+        items.append(("set", 1, obis(f"1-0:{phase}.35.0.4"), 2,
+                      _phase_value(ctx, where, "AverageRMSOverVoltageThreshold")))
+    return items
+
+
+def _periods(ctx: Context) -> list[tuple]:
+    """Per phase: the average voltage profile's capture period."""
+    return [("set", 7, obis(f"1-0:{phase}.24.0.255"), 4,
+             _phase_value(ctx, where, "AverageRMSVoltageMeasurementPeriod"))
+            for phase, where in _phase_settings(ctx)]
+
+
+def _voltage_reset(ctx: Context) -> list[tuple]:
+    """ECS29a: single phase, counters reset: profile period, limiters, over- then
+    under-voltage threshold, then the two counters reset."""
+    under, over = _thresholds(ctx)
+    return (_periods(ctx) + _limiters(ctx) + [over, under]
+            + [("action", 3, obis(f"1-0:32.{c}.0.4"), 1, data_node("", 0, "integer"))
+               for c in (32, 36)])
+
+
+def _voltage_kept(ctx: Context) -> list[tuple]:
+    """ECS29c (single phase), ECS29d (polyphase): counters not reset."""
+    return _thresholds(ctx) + _periods(ctx) + _limiters(ctx)
+
+
+# ECS47: the set output signals script table; a script id is the switch (high byte)
+# and the action (low byte).
+_OUTPUT_SCRIPTS = "0-0:10.0.103.255"
+_ALCS_ACTIONS = {"7.5": ("ActivateALCSHCALCS", 0x11, 1), "7.6": ("DeactivateALCSHCALCS",
+                 0x12, 2), "7.8": ("ResetALCSHCALCS", 0x20, None)}
+
+
+def switch_index(ctx: Context, element, path: str, attribute: str = "index") -> int:
+    text = element.attribute(attribute) or ""
+    if not text.isdigit() or not 1 <= int(text) <= 5:
+        raise DuisError(None, f"{attribute} {text!r} is not a switch 1..5",
+                        f"Request/Body/{ctx.request.service}/{path}")
+    return int(text)
+
+
+def _auxiliary_load(ctx: Context) -> list[tuple]:
+    """ECS47 (7.5 activate, 7.6 deactivate, 7.8 reset an auxiliary load control switch):
+    the duration for the switch, then the script."""
+    name, action, duration_object = _ALCS_ACTIONS[ctx.request.srv]
+    switch = ctx.request.body.find(name)
+    if switch is None:
+        raise DuisError(None, f"missing {name}", f"Request/Body/{ctx.request.service}/{name}")
+    n = switch_index(ctx, switch, name)
+    items = []
+    if duration_object is not None:
+        duration = switch.value("Duration") or ""
+        if not duration.isdigit() or int(duration) > 0xFFFF:
+            raise DuisError(None, f"Duration {duration!r} is not 0..65535 minutes",
+                            f"Request/Body/{ctx.request.service}/{name}/Duration")
+        items.append(("set", 1, obis(f"0-0:94.44.{116 + n}.{duration_object}"), 2,
+                      data_node("", int(duration), "long-unsigned")))
+    items.append(("action", 9, obis(_OUTPUT_SCRIPTS), 1,
+                  data_node("", n << 8 | action, "long-unsigned")))
+    return items
+
+
+def _controller_state(objects: tuple[int, int], scripts: str) -> Callable[[Context], list]:
+    """ECS47a (7.13 set an auxiliary controller's state), ECS47e (7.16 limit an APC's
+    level): the period's start and end, then the script: the controller with 0x10 (or
+    0x20 for input from the controlled load) in the high byte, the level in the low."""
+    def build(ctx: Context) -> list[tuple]:
+        body, base = ctx.request.body, f"Request/Body/{ctx.request.service}"
+        n = switch_index(ctx, body, "", "auxiliaryControllerN")
+        start = parse_datetime(ctx.field("StartDateTime"), f"{base}/StartDateTime")
+        end = parse_datetime(ctx.field("EndDateTime"), f"{base}/EndDateTime")
+        level = integer(ctx, "CommandedStateLevel", 0, 100)
+        kind = 0x20 if body.find("InputFromControlledLoad") is not None else 0x10
+        return [("set", 1, obis(f"0-0:94.44.{116 + n}.{objects[0]}"), 2,
+                 data_node("", cosem_datetime(start), "octet-string")),
+                ("set", 1, obis(f"0-0:94.44.{116 + n}.{objects[1]}"), 2,
+                 data_node("", cosem_datetime(end), "octet-string")),
+                ("action", 9, obis(scripts), 1,
+                 data_node("", (kind | n) << 8 | level, "long-unsigned"))]
+    return build
+
+
+def _switch_descriptions(ctx: Context) -> list[tuple]:
+    """ECS46a: the description of each auxiliary load control switch the request names."""
+    items = []
+    for switch in ctx.request.body.find_all("ALCSHCALCSDescription"):
+        n = switch_index(ctx, switch, "ALCSHCALCSDescription")
+        text = switch.value("SwitchDescription") or ""
+        if not text.isascii():
+            raise DuisError(None, f"SwitchDescription {text!r} is not ASCII",
+                            f"Request/Body/{ctx.request.service}/ALCSHCALCSDescription")
+        items.append(("set", 1, obis(f"0-0:94.44.0.{10 + n}"), 2,
+                      data_node("", text, "visible-string")))
+    if not items:
+        raise DuisError(None, "no ALCSHCALCSDescription", f"Request/Body/{ctx.request.service}")
+    return items
+
+
+def _boost_button(ctx: Context) -> list[tuple]:
+    """ECS62: each switch added to (7.9) or removed from (7.10) the boost button."""
+    add = ctx.request.srv == "7.9"
+    name = "AddToBoostButton" if add else "RemoveFromBoostButton"
+    items = []
+    for switch in ctx.request.body.find_all(name):
+        n = switch_index(ctx, switch, name)
+        if switch.text == "true":
+            items.append(("set", 1, obis(f"0-0:94.44.6.{n}"), 2,
+                          data_node("", 0xFF if add else 0, "boolean")))
+    if not items:
+        raise DuisError(None, f"no {name} is true", f"Request/Body/{ctx.request.service}")
+    return items
 
 
 def _restrict_access(ctx: Context) -> list[tuple]:
@@ -363,7 +444,7 @@ def _disable_pin(ctx: Context) -> list[tuple]:
 
 
 def _randomised_offset(ctx: Context) -> list[tuple]:
-    limit = _int(ctx, "RandomisedOffsetLimit", 0, 0xFFFF)
+    limit = integer(ctx, "RandomisedOffsetLimit", 0, 0xFFFF)
     return [("set", 1, obis("0-0:94.44.0.1"), 2, data_node("", limit, "long-unsigned"))]
 
 
@@ -378,51 +459,135 @@ def _tamper_state(ctx: Context) -> list[tuple]:
     return [("set", 1, obis("0-0:94.44.0.4"), 2, data_node("", 0xFF if locked else 0, "boolean"))]
 
 
-# ECS02: the charges a credit-mode account deducts from the meter balance (all three
-# of accrue, deduct, pay-off), the secondary element's on a twin-element ESME.
-_CREDIT_CHARGES = ("0-0:19.20.0.255", "0-0:19.20.4.255")
-_TWIN_CHARGES = ("0-0:19.20.5.255",)
-_CREDIT_MODE, _ACCOUNT_NEW = 1, 1
+_CLOCK = "0-0:1.0.0.255"
+_RADIO_CONTROLLED = 5  # COSEM clock_base: the time comes from the network
+_NEVER = b"\xff" * 9 + b"\x80\x00\xff"
 
 
-def _credit_mode(ctx: Context) -> list[tuple]:
-    account = obis("0-1:19.0.0.255")
-    charges = _CREDIT_CHARGES + (_TWIN_CHARGES if ctx.device.variant == "twin" else ())
-    balance = obis("0-0:19.10.0.255")
-    config = array_node("", [structure_node("", [
-        data_node("", balance, "octet-string"), data_node("", obis(c), "octet-string"),
-        data_node("", "111", "bit-string")]) for c in charges])
-    return [("set", 111, account, 2, structure_node("", [
-                data_node("", _CREDIT_MODE, "enum"), data_node("", _ACCOUNT_NEW, "enum")])),
-            ("set", 111, account, 11, config),
-            ("set", 111, account, 13, data_node(
-                "", activation_time(ctx.request.execution_datetime), "octet-string"))]
+def _synchronise_clock(ctx: Context) -> list[tuple]:
+    """ECS70 (6.11 synchronise clock, 8.1.1 commission): set the clock from the network
+    within a validity window of CurrentDateTime plus TolerancePeriod seconds, then read
+    the time and clock status back."""
+    base = f"Request/Body/{ctx.request.service}"
+    now = parse_datetime(ctx.field("CurrentDateTime"), f"{base}/CurrentDateTime")
+    tolerance = integer(ctx, "TolerancePeriod", 0, 0xFFFFFFFF)
+    clock = obis(_CLOCK)
+    window = structure_node("", [
+        data_node("", _NEVER, "octet-string"),
+        data_node("", cosem_datetime(now), "octet-string"),
+        data_node("", cosem_datetime(now + _dt.timedelta(seconds=tolerance)), "octet-string")])
+    return [("set", 8, clock, 9, data_node("", _RADIO_CONTROLLED, "enum")),
+            ("action", 8, clock, 5, window),
+            ("action", 8, clock, 4, data_node("", 0, "integer")),
+            ("get", 8, clock, 2, None), ("get", 8, clock, 4, None)]
 
 
-def _int(ctx: Context, path: str, lo: int, hi: int) -> int:
-    text = ctx.field(path)
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
-    if value is None or not lo <= value <= hi:
-        raise DuisError(None, f"{path} {text!r} is not an integer in {lo}..{hi}",
-                        f"Request/Body/{ctx.request.service}/{path}")
-    return value
+# ECS57: which maximum demand registers each optional DUIS element resets, in order.
+_MAX_DEMAND = (("MaxDemandActivePowerImportValue", "1-0:1.6.0.255"),
+               ("MaxDemandConfigTimeActivePowerImportValue", "1-0:1.6.1.255"),
+               ("MaxDemandActivePowerExportValue", "1-0:2.6.0.255"))
 
 
-# -- choosing the use case -------------------------------------------------------------------
+def _reset_max_demand(ctx: Context) -> list[tuple]:
+    items = [("action", 4, obis(ln), 1, data_node("", 0, "integer"))
+             for name, ln in _MAX_DEMAND if ctx.request.body.find(name) is not None]
+    if not items:
+        raise DuisError(None, "no maximum demand register named",
+                        f"Request/Body/{ctx.request.service}")
+    return items
+
+
+# ECS37: the configurable maximum demand period: a schedule running the period's start
+# (script 1) and end (script 2) every day, from any date on.
+_MAX_DEMAND_SCRIPTS = "0-0:10.128.100.255"
+_ANY_DATE_FROM = bytes((0, 0, 1, 0xFF, 0xFF))
+_NO_DATE = b"\xff" * 5
+
+
+def _max_demand_period(ctx: Context) -> list[tuple]:
+    base = f"Request/Body/{ctx.request.service}/MaximumDemandTimePeriodSchedule"
+    times = [xs_time(ctx.field(f"MaximumDemandTimePeriodSchedule/{name}"), f"{base}/{name}")
+             for name in ("StartTime", "EndTime")]
+    entries = [structure_node("", [
+        data_node("", n, "long-unsigned"), data_node("", 0xFF, "boolean"),
+        data_node("", obis(_MAX_DEMAND_SCRIPTS), "octet-string"),
+        data_node("", n + 1, "long-unsigned"), data_node("", when, "octet-string"),
+        data_node("", NO_WINDOW, "long-unsigned"), data_node("", "1111111", "bit-string"),
+        data_node("", "", "bit-string"), data_node("", _ANY_DATE_FROM, "octet-string"),
+        data_node("", _NO_DATE, "octet-string")]) for n, when in enumerate(times)]
+    return [("set", 10, obis("0-0:12.0.0.255"), 2, array_node("", entries))]
+
+
+def _boost_details(ctx: Context) -> list[tuple]:
+    """ECS61c: the boost duration, the boost event log over the period, and which
+    switches the boost button drives."""
+    return ([("get", 1, obis("0-0:94.44.7.255"), 2, None),
+             ("get-with-selection", 7, obis("0-0:99.98.20.255"), 2, None,
+              range_selection(ctx))]
+            + [("get", 1, obis(f"0-0:94.44.6.{n}"), 2, None) for n in range(1, 6)])
+
+
+# ECS28a: load limiting: whether to disable the supply, the power threshold, the period
+# over it, the restoration period; passive values taking effect together.
+_LOAD_LIMIT = (("LoadLimitSupplyState", "0-0:94.44.0.3"),
+               ("LoadLimitPowerThreshold", "0-0:94.44.128.7"),
+               ("LoadLimitPeriod", "0-0:94.44.128.6"),
+               ("LoadLimitRestorationPeriod", "0-0:94.44.128.8"))
+
+
+def _load_limiting(ctx: Context) -> list[tuple]:
+    state = ctx.field("LoadLimitSupplyState")
+    if state not in ("Disable", "Unchanged"):
+        raise DuisError(None, f"LoadLimitSupplyState {state!r}",
+                        f"Request/Body/{ctx.request.service}/LoadLimitSupplyState")
+    values = [data_node("", 0xFF if state == "Disable" else 0, "boolean")] + [
+        u32(ctx, name) for name, _ in _LOAD_LIMIT[1:]]
+    when = data_node("", activation_time(ctx.request.execution_datetime), "octet-string")
+    return ([("set", 9000, obis(ln), 4, v) for (_, ln), v in zip(_LOAD_LIMIT, values)]
+            + [("set", 9000, obis(ln), 6, when) for _, ln in _LOAD_LIMIT])
+
+
+def _billing_calendar(ctx: Context) -> list[tuple]:
+    """ECS30: the billing calendar's single action schedule: the billing time on a day
+    of every month (any year, month and weekday). Only the monthly calendar has an RTDS
+    command to check it against; the others are refused (E11)."""
+    base = "ElectricityBillingCalendar"
+    path = f"Request/Body/{ctx.request.service}/{base}"
+    day = ctx.request.body.value(f"{base}/Monthly")
+    if day is None:
+        raise DuisError(E11, "only a Monthly electricity billing calendar is supported", path)
+    if not day.isdigit() or not 1 <= int(day) <= 31:
+        raise DuisError(None, f"Monthly {day!r} is not a day 1..31", f"{path}/Monthly")
+    when = xs_time(ctx.field(f"{base}/BillingTime"), f"{path}/BillingTime")
+    date = b"\xff\xff\xff" + bytes((int(day), NOT_SPECIFIED))
+    return [("set", 22, obis("0-0:15.0.0.255"), 4, array_node("", [structure_node("", [
+        data_node("", when, "octet-string"), data_node("", date, "octet-string")])]))]
+
 
 _Builder = Callable[[Context], list[tuple]]
 _BUILDERS: dict[str, _Builder] = {uc: _gets(uc) for uc, _ in _GETS}
+
 _BUILDERS.update({uc: _protected(uc) for uc in _PROTECTED})
+
+
 _BUILDERS.update({uc: _range_log(uc) for uc in _RANGE_LOGS})
+
+
 _BUILDERS.update({uc: _actions(uc) for uc in _ACTIONS})
+
+
 _BUILDERS.update({
-    "ECS23": _network_data, "CS01a": _top_up, "ECS04a": _adjust_balance,
+    "ECS23": _network_data(_PHASES[:1]), "ECS23b": _network_data(_PHASES),
+    "ECS29a": _voltage_reset, "ECS29c": _voltage_kept, "ECS29d": _voltage_kept,
+    "ECS47": _auxiliary_load, "ECS47a": _controller_state((1, 2), _OUTPUT_SCRIPTS),
+    "ECS47e": _controller_state((3, 4), "0-0:10.0.107.255"), "ECS62": _boost_button,
     "ECS12": _restrict_access, "ECS14": _disable_pin, "ECS38": _randomised_offset,
-    "ECS39b": _export_mpan, "ECS81": _tamper_state, "ECS02": _credit_mode,
+    "ECS39b": _export_mpan, "ECS81": _tamper_state, "ECS70": _synchronise_clock,
+    "ECS57": _reset_max_demand, "ECS37": _max_demand_period, "ECS61c": _boost_details,
+    "ECS28a": _load_limiting, "ECS30": _billing_calendar, "ECS46a": _switch_descriptions,
 })
+_BUILDERS.update(pricing.BUILDERS)
+_BUILDERS.update(gsme.BUILDERS)
 
 
 def choose_use_case(req: ServiceRequest, device: Device) -> str | None:
@@ -435,17 +600,27 @@ def choose_use_case(req: ServiceRequest, device: Device) -> str | None:
     if req.srv == "1.5":
         return "ECS04a" if body.find("PrepaymentMode") is not None else "ECS04b"
     if req.srv == "1.6":
+        if body.find("Prepayment") is not None:
+            return "ECS03"
         return "ECS02" if body.find("Credit") is not None else None
     if req.srv == "3.3":
         return {"ESME": "ECS15a", "ALCS": "ECS15c"}.get(body.value("ESMEEventLogType") or "")
     if req.srv == "6.27":
         return "ECS29f" if device.variant == "polyphase" else "ECS29e"
+    if req.srv == "4.10":
+        return "ECS23b" if device.variant == "polyphase" else "ECS23"
+    if req.srv == "6.5":
+        poly = body.find("PolyPhaseVoltageSettings") is not None
+        if body.find("RMSVoltageCountersNotReset") is not None:
+            return "ECS29d" if poly else "ECS29c"
+        return None if poly else "ECS29a"  # ECS29b: no RTDS command to check it against
     candidates = [uc.use_case for uc in _use_cases_for(req.srv, device.device_type)]
     return candidates[0] if candidates else None
 
 
 # Where GBCS has an older and a newer use case for one SRV, the newer one.
-_PREFERRED = {"6.2.4": ("ECS26m", "ECS26n"), "6.2.1": ("ECS26k",), "6.2.3": ("ECS26l",)}
+_PREFERRED = {"6.2.4": ("ECS26m", "ECS26n"), "6.2.1": ("ECS26k",), "6.2.3": ("ECS26l",),
+              "2.1": ("ECS08a",)}
 
 
 def _use_cases_for(srv: str, device_type: str) -> list[UseCase]:
@@ -463,9 +638,6 @@ def supported_srvs() -> list[str]:
 
 def supported_use_cases() -> list[str]:
     return sorted(_BUILDERS)
-
-
-# -- the command -----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -504,18 +676,21 @@ class Command:
 
 def via_acb(use_case: str, device: Device) -> bool:
     """True when GBCS has the ACB send the command, naming the User as supplementary
-    remote party: anything to a comms hub, and the use cases in `_VIA_ACB`."""
-    return device.device_type in ("CHF", "GPF") or use_case in _VIA_ACB
+    remote party: anything to a comms hub but the User's own reads of the gas meter's
+    data the GPF holds, and the use cases in `_VIA_ACB`."""
+    if device.device_type == "GPF":
+        return use_case not in gsme.READS
+    return device.device_type == "CHF" or use_case in _VIA_ACB
 
 
 def transform(req: ServiceRequest, device: Device, use_case: str | None = None, *,
               acb: bytes | None = None, acb_counter: int | None = None,
-              on_behalf: bool = False) -> Command:
+              on_behalf: bool = False, now: _dt.datetime | None = None) -> Command:
     """The GBCS command for `req` to `device` (`use_case` forces one of the SRV's use
     cases, e.g. ECS26e rather than the newer ECS26m); DuisError E11 when there is no
     transform for it. Commands the ACB sends (see `via_acb`) need its EUI and its next
     originator counter for the device; `on_behalf` has the ACB send any command so (the
-    DCC's own scheduled requests)."""
+    DCC's own scheduled requests); `now` is the DCC's time, which GSME commands carry."""
     uc_id = use_case or choose_use_case(req, device)
     builder = _BUILDERS.get(uc_id or "")
     matches = [uc for uc in by_id(uc_id or "") if not uc.alert]
@@ -534,13 +709,15 @@ def transform(req: ServiceRequest, device: Device, use_case: str | None = None, 
     if on_behalf or via_acb(uc.use_case, device):
         if acb is None or acb_counter is None:
             raise ValueError(f"{uc.use_case} is sent by the ACB: give acb and acb_counter")
-        ctx = Context(req, device, acb, acb_counter)
+        ctx = Context(req, device, acb, acb_counter, now)
         other_info = other_information(uc.code, supplementary_remote_party_id=rid.originator,
                                        supplementary_remote_party_counter=rid.counter)
     else:
-        ctx = Context(req, device, rid.originator, rid.counter)
+        ctx = Context(req, device, rid.originator, rid.counter, now)
     try:
-        content = access_request(builder(ctx), invoke_id=ctx.counter)
+        built = builder(ctx)
+        content = built if isinstance(built, Node) else access_request(built,
+                                                                       invoke_id=ctx.counter)
         apdu = encode(grouping_header(
             cra=CRA_COMMAND, originator_counter=ctx.counter, originator=ctx.originator,
             recipient=ctx.recipient, message_code=uc.code, content=content,
