@@ -113,7 +113,7 @@ def certificate_pool() -> tuple[bytes, ...]:
             builder = builder.subject_name(x509.Name([
                 x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "02"),
                 x509.NameAttribute(NameOID.COMMON_NAME, "LAB SUPPLIER")]))
-        cert = builder.sign(key, hashes.SHA256())
+        cert = builder.sign(key, hashes.SHA256(), ecdsa_deterministic=True)  # same pool per run
         out.append(cert.public_bytes(serialization.Encoding.DER))
     return tuple(out)
 

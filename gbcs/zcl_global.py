@@ -164,7 +164,11 @@ def _scale_summations(response: Node) -> None:
         if len(children) == 4 and children[1].value == 0:
             values[children[0].value] = children[3]
     multiplier, divisor, unit = values.get(0x0301), values.get(0x0302), values.get(0x0300)
-    if multiplier is None or divisor is None or not divisor.value:
+    # Only integer formatting attributes scale: a mistyped Multiplier or Divisor (no
+    # data, a key, a float) leaves the summations unscaled rather than misread.
+    if not (multiplier is not None and divisor is not None
+            and type(multiplier.value) is int and type(divisor.value) is int
+            and divisor.value):
         return
     symbol = UNIT_SYMBOLS.get(unit.value, "") if unit is not None else ""
     for attribute, node in values.items():

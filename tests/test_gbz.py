@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from gbcs.content import ContentContext
 from gbcs.errors import GbcsDecodeError, GbcsEncodeError
 from gbcs.frames import locate_content
+from gbcs.message import decode
 from gbcs.gbz import (SPECIAL_CODES, GbzAlert, component, decode_gbz, future_dated_alert,
                       gbz_payload, integrity_warning)
 from gbcs.keystore import Keystore
@@ -386,3 +387,13 @@ def test_payload_decoder_handles_a_bare_zcl_payload():
     payload = decode_payload(Reader(data, 3), 0x0709, data[0], data[2])
     assert payload.name == "clear_event_log_request" and payload["log_id"].human == \
         "GeneralEventLog"
+
+
+def test_mistyped_multiplier_leaves_summations_unscaled():
+    """Found by `smetslab fuzz codec`: a Multiplier attribute of no-data type once
+    multiplied the summation by bytes."""
+    data = bytes.fromhex(
+        "DF090200000000000000010800000000000000000800000000000000000002005C2001090100"
+        "0702001818000100000025010000000000010300000203002201000000")
+    message = decode(data, verify=False)
+    assert encode(message.tree) == data
