@@ -35,7 +35,6 @@ ECS17B, ECS24, ECS01A, ECS42 = 0x0027, 0x0031, 0x0019, 0x004F
 IMPORT = obis("1-0:1.8.0")
 CLOCK = obis("0-0:1.0.0")
 TARIFF = obis("0-0:13.0.0")
-EVENT_LOG_OBIS = obis("0-0:99.98.0")
 U32_, U16_, OS = axdr.DOUBLE_LONG_UNSIGNED, axdr.LONG_UNSIGNED, axdr.OCTET_STRING
 
 
@@ -188,7 +187,9 @@ def _entries(first, last):
 
 
 def test_profile_capture_and_selective_access(lab):
-    profile = lab.esme.lookup(7, obis("0-0:99.1.2"))  # half-hour reactive import
+    # Average RMS voltage: a profile the meter captures itself (the energy profiles are
+    # the metering engine's, see test_esme_device.py).
+    profile = lab.esme.lookup(7, obis("1-0:32.24.0"))
     for slot in range(6):
         lab.sim.run_until(START + _dt.timedelta(minutes=30 * slot))
         profile.capture(lab.esme)
@@ -212,10 +213,11 @@ def test_profile_capture_and_selective_access(lab):
 
 
 def test_profile_append_refuses_entries_of_the_wrong_shape(lab):
-    profile = lab.esme.lookup(7, EVENT_LOG_OBIS)
-    profile.append(lab.esme, [to_seconds(START), 0x8F1E, b"detail"])
+    # The auxiliary load control switch event log (the event log is the engine's).
+    profile = lab.esme.lookup(7, obis("0-17:99.98.2"))
+    profile.append(lab.esme, [to_seconds(START), 0x8F1E, 1, 7])
     with pytest.raises(AccessError) as err:
-        profile.append(lab.esme, [to_seconds(START), "not a number", b""])
+        profile.append(lab.esme, [to_seconds(START), "not a number", 1, 7])
     assert err.value.result_code == TYPE_UNMATCHED
 
 
@@ -323,9 +325,9 @@ def test_disconnector_scripts_drive_the_supply_state(lab):
         assert lab.send(request, code=ECS42, signed=True)[0] == [0]
         return [d.value for d in lab.send(get((70, switch, 2), (70, switch, 3)))[1]]
 
-    assert run(51) == [0, 0]   # disconnected
+    assert run(52) == [0, 0]   # disabled: disconnected
     assert run(54) == [0, 2]   # armed: ready for reconnection
-    assert run(52) == [1, 1]   # enabled: connected
+    assert run(51) == [1, 1]   # enabled: connected
     request = dlms.action_request([(9, obis("0-0:10.0.106"), 1, data_node("", 7, U16_))], 1)
     assert lab.send(request, code=ECS42, signed=True)[0] == [OTHER_REASON]
 

@@ -67,11 +67,14 @@ class TrustAnchors:
 
 @dataclass(frozen=True)
 class DeviceCredentials:
-    """The device's own identity and private keys (from its SMKI device certificates)."""
+    """The device's own identity and private keys, with its SMKI device certificates
+    (DER) when it has been issued them (CS02e answers with them)."""
 
     eui: bytes
     ds: PrivateKey
     ka: PrivateKey
+    ds_certificate: bytes | None = None
+    ka_certificate: bytes | None = None
 
     def __post_init__(self) -> None:
         if len(self.eui) != 8:

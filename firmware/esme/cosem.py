@@ -6,6 +6,10 @@ shapes may be narrowed per object (a Data object's value is whatever GBCS says i
 Attribute values are stored in the device's NonVolatileStore as raw A-XDR bytes (one
 key per attribute, written only when set: a new meter reads its declared default), or
 come from a getter callable `value(ctx) -> Node` when the metering engine owns them.
+Two more hooks let the engine act on the objects (see `binding`): a sink
+`fn(ctx, value)` is told every value saved to an attribute (a SET, or an activation
+copying a passive value over an active one), and a handler `fn(ctx, params)` carries out
+a method instead of the class's own behaviour.
 
 Behaviour lives in small subclasses per interface class: `cosem_profile` (profile
 buffers with selective access, data protection), `cosem_time` (clock, activation of
@@ -85,6 +89,12 @@ class Context(Protocol):
 
     def check_fault(self, key: FaultKey) -> None:
         """AccessError(hardware-fault) when the board marks `key` broken."""
+
+    def adjust_clock(self, when: _dt.datetime) -> None:
+        """Set the device clock to `when` (the board clock is never touched)."""
+
+    def board_now(self) -> _dt.datetime:
+        """The board clock's time (the clock base the device clock follows)."""
 
 
 # -- interface classes --------------------------------------------------------------
@@ -249,6 +259,8 @@ CLASSES: dict[int, InterfaceClass] = {c.class_id: c for c in (
 )}
 
 Getter = Callable[[Context], Node]
+Sink = Callable[[Context, Node], None]
+Handler = Callable[[Context, Node], "Node | None"]
 
 
 # -- objects ------------------------------------------------------------------------
@@ -269,6 +281,8 @@ class CosemObject:
         self.types = dict(types or {})
         self.values = dict(values or {})
         self.getters = dict(getters or {})
+        self.sinks: dict[int, Sink] = {}
+        self.handlers: dict[int, Handler] = {}
         self.writable = writable
 
     @property
@@ -308,16 +322,23 @@ class CosemObject:
         getter = self.getters.get(ident)
         if getter is not None:
             return getter(ctx)
+        value = self.stored(ctx, ident)
+        return value if value is not None else default(self.shape(ident))
+
+    def save(self, ctx: Context, ident: int, value: Node) -> None:
+        ctx.store.put(self._key(ident), encode(value))
+        sink = self.sinks.get(ident)
+        if sink is not None:
+            sink(ctx, value)
+
+    def stored(self, ctx: Context, ident: int) -> Node | None:
+        """The value saved to the attribute or given it at build time; None if neither
+        (so a binding can tell "never configured" from a configured zero)."""
         raw = ctx.store.get(self._key(ident))
         if raw is not None:
             return _decode(raw, self._key(ident))
         initial = self.values.get(ident)
-        if initial is not None:
-            return _decode(encode(initial), self._key(ident))
-        return default(self.shape(ident))
-
-    def save(self, ctx: Context, ident: int, value: Node) -> None:
-        ctx.store.put(self._key(ident), encode(value))
+        return None if initial is None else _decode(encode(initial), self._key(ident))
 
     # services
 
@@ -357,7 +378,7 @@ class CosemObject:
             check(params, method.params, "parameters")
         except ShapeError as err:
             raise AccessError(TYPE_UNMATCHED, f"{self} {method.name}: {err}") from None
-        handler = getattr(self, method.name, None)
+        handler = self.handlers.get(ident) or getattr(self, method.name, None)
         if handler is None:
             raise AccessError(OBJECT_UNAVAILABLE, f"{self}: {method.name} is not supported")
         return handler(ctx, params)

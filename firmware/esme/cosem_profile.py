@@ -72,7 +72,11 @@ class ProfileGeneric(CosemObject):
     def rows(self, ctx: Context) -> list[list]:
         """The buffer's entries since the last reset, oldest first."""
         if self.source is not None:
-            return self.source(ctx)[-self.entries:]
+            since = ctx.store.get(f"{self.log}/cleared_at")
+            rows = self.source(ctx)
+            if since is not None:
+                rows = [r for r in rows if r[0] > since]
+            return rows[-self.entries:]
         if f"{self.log}/declared" not in ctx.store.keys(self.log):
             return []
         cleared = ctx.store.get(f"{self.log}/cleared", 0)
@@ -107,7 +111,11 @@ class ProfileGeneric(CosemObject):
 
     def reset(self, ctx: Context, params: Node) -> None:
         """Empty the buffer: a circular log keeps its entries, so remember the last one
-        cleared and read only the later ones."""
+        cleared and read only the later ones; a buffer the device keeps elsewhere is
+        read from after the time it was cleared."""
+        if self.source is not None:
+            ctx.store.put(f"{self.log}/cleared_at", to_seconds(ctx.now()))
+            return
         self._declare(ctx)
         entries = ctx.store.entries(self.log)
         ctx.store.put(f"{self.log}/cleared", entries[-1].seq if entries else 0)

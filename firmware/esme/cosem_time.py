@@ -4,6 +4,8 @@ their date-time in virtual time with GBCS's future-dated alert, and script table
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from firmware.esme.cosem import (
@@ -17,10 +19,8 @@ from gbcs.node import Node
 
 
 class Clock(CosemObject):
-    """Class 8: the device time is the board clock plus an offset kept in the store, so
-    adjusting it never touches the board."""
-
-    OFFSET = "clock/offset"
+    """Class 8: the device time is the board clock plus an offset the device keeps, so
+    adjusting it (`Context.adjust_clock`) never touches the board."""
 
     def load(self, ctx: Context, ident: int) -> Node:
         if ident == 2:
@@ -35,8 +35,7 @@ class Clock(CosemObject):
         when = parse_datetime(raw) if len(raw) == 12 else None
         if when is None:
             raise AccessError(OTHER_REASON, f"{self}: {raw.hex()} is no date-time")
-        offset = ctx.store.get(self.OFFSET, 0)
-        ctx.store.put(self.OFFSET, offset + (when - ctx.now()).total_seconds())
+        ctx.adjust_clock(when)
 
     def preset_adjusting_time(self, ctx: Context, params: Node) -> None:
         ctx.store.put("clock/preset", [octets_of(c) for c in params.children])
@@ -52,13 +51,13 @@ class Clock(CosemObject):
         if preset[0][:9] == b"\xff" * 9:
             # No preset time (GBCS ECS70): take the time from the clock base, the time
             # source the board's clock follows.
-            ctx.store.put(self.OFFSET, 0)
+            ctx.adjust_clock(ctx.board_now())
         else:
             self._adjust(ctx, preset[0])
         ctx.store.delete("clock/preset")
 
     def shift_time(self, ctx: Context, params: Node) -> None:
-        ctx.store.put(self.OFFSET, ctx.store.get(self.OFFSET, 0) + int_value(params))
+        ctx.adjust_clock(ctx.now() + timedelta(seconds=int_value(params)))
 
 
 Ref = tuple[int, bytes, int]  # class id, logical name, attribute
@@ -80,6 +79,7 @@ class Passive(CosemObject):
     def __init__(self, class_id: int, obis: bytes, name: str, *,
                  copies: tuple[tuple[Ref, Ref], ...] = (), **kw: Any) -> None:
         super().__init__(class_id, obis, name, **kw)
+        self.on_activate: list[Callable[[Context], None]] = []  # told after each activation
         self.copies = tuple((self.class_id, self.obis, p, self.class_id, self.obis, a)
                             for p, a in self.PAIRS.get(class_id, ())) + tuple(
             (*src, *dst) for src, dst in copies)
@@ -134,6 +134,8 @@ class Passive(CosemObject):
         for class_id, obis, ident, to_class, to_obis, to_ident in self.copies:
             value = ctx.lookup(class_id, obis).load(ctx, ident)
             ctx.lookup(to_class, to_obis).save(ctx, to_ident, value)
+        for listener in self.on_activate:
+            listener(ctx)
 
     def activate_passive_calendar(self, ctx: Context, params: Node) -> None:
         self.activate(ctx)

@@ -1,34 +1,54 @@
 """The ESME: a GBCS device whose commands are DLMS COSEM Access-Requests.
 
-It builds its objects from the catalogue for its variant and runs each accepted
-command's Access-Request through the DLMS server; the Response is built by the shared
-pipeline (`GbcsDevice`). It is the `Context` its objects run in: the device clock (the
-board clock plus the offset a clock adjustment left in the store), timers for
-activation times in virtual time, alerts, and the board's fault-injection hook.
+It builds its objects from the catalogue for its variant, binds them to its metering
+engine (`binding`: registers, credit, supply, profiles and settings are the engine's)
+and runs each accepted command's Access-Request through the DLMS server; the Response
+is built by the shared pipeline (`GbcsDevice`). It is the `Context` its objects run in:
+the device clock (the engine's: the board clock plus the offset clock adjustments
+left), timers for activation times in virtual time, alerts, and the board's
+fault-injection hook.
+
+The engine's alerts become GBCS alerts to the supplier: a DLMS Data-Notification with
+the alert code, as a Generic Critical Alert (0x1000, signed) for the 0x8Fxx codes GBCS
+classes critical, else a Generic Non Critical Alert (0x1001, MAC'd).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import random
 from collections.abc import Callable
 from typing import Any
 
-from firmware.core.credentials import DeviceCredentials, TrustAnchors
-from firmware.core.device import GbcsDevice
-from firmware.core.hal import Clock, NonVolatileStore
+from firmware.core.credentials import DeviceCredentials, Role, TrustAnchors
+from firmware.core.device import EVENT_LOG, GbcsDevice
+from firmware.core.hal import Buttons, Clock, NonVolatileStore, SupplyContactor
 from firmware.core.security import Accepted
-from firmware.esme import server
+from firmware.esme import binding, server
 from firmware.esme.cosem import (
     HARDWARE_FAULT, OBJECT_UNDEFINED, AccessError, Context, CosemObject, FaultKey,
     Invocation,
 )
-from firmware.esme.cosem_time import Clock as ClockObject, Passive
+from firmware.esme.cosem_time import Passive
+from firmware.esme.engine import LoadModel, MeterEngine
 from firmware.esme.objects import Variant, build
 from gbcs import crypto, dlms
 from gbcs.build import payload_key
+from gbcs.cosem import datetime_bytes
 from gbcs.node import Node
 
 VARIANT_KEY = "esme/variant"
+CRITICAL_ALERT, NON_CRITICAL_ALERT = 0x1000, 0x1001
+
+
+class NoLoad:
+    """Metrology with nothing connected: the load of a meter built without a board."""
+
+    def active_power_kw(self, at: _dt.datetime) -> float:
+        return 0.0
+
+    def energy_kwh(self, start: _dt.datetime, end: _dt.datetime) -> float:
+        return 0.0
 
 
 class EsmeError(ValueError):
@@ -38,11 +58,20 @@ class EsmeError(ValueError):
 class Esme(GbcsDevice):
     """An electricity meter. `faults` is the board's fault-injection hook: accessing a
     listed attribute or method answers hardware-fault (a failed NVM page, a dead
-    metrology chip)."""
+    metrology chip). The board's hardware (load, contactor, buttons, auxiliary
+    switches, random source, UTRN key) goes to the metering engine, `engine`; without
+    a load the meter measures nothing. `getters` override attributes (a board's
+    instrumented values)."""
+
+    device_type = 1  # GBCS DeviceType: ESME
 
     def __init__(self, credentials: DeviceCredentials, anchors: TrustAnchors,
                  store: NonVolatileStore, clock: Clock, variant: Variant,
-                 getters: dict[tuple[int, bytes], dict[int, Any]] | None = None) -> None:
+                 getters: dict[tuple[int, bytes], dict[int, Any]] | None = None, *,
+                 load: LoadModel | None = None, contactor: SupplyContactor | None = None,
+                 buttons: Buttons | None = None, alcs: tuple[SupplyContactor, ...] = (),
+                 rng: random.Random | None = None, top_up_key: bytes = b"",
+                 commit_every: str = "day") -> None:
         super().__init__(credentials, anchors, store, clock)
         self.variant = Variant(variant)
         stored = store.get(VARIANT_KEY)
@@ -51,18 +80,29 @@ class Esme(GbcsDevice):
                             f"{self.variant.value}")
         self.invocation: Invocation | None = None
         self.faults: set[FaultKey] = set()
-        self.objects: dict[tuple[int, bytes], CosemObject] = build(self.variant, _seal,
-                                                                   getters)
+        self.objects: dict[tuple[int, bytes], CosemObject] = build(self.variant, _seal)
         store.put(VARIANT_KEY, self.variant.value)
+        self.engine = MeterEngine(
+            clock, store, load or LoadModel(NoLoad(), daily_periodic=True, peak_kw=0.0),
+            device_id=credentials.eui,
+            rng=rng or random.Random(int.from_bytes(credentials.eui, "big")),
+            on_alert=self._engine_alert, contactor=contactor, buttons=buttons, alcs=alcs,
+            top_up_key=top_up_key, commit_every=commit_every)
+        binding.bind(self.objects, self.engine,
+                     polyphase=self.variant == Variant.POLYPHASE,
+                     twin=self.variant == Variant.TWIN_ELEMENT)
+        for key, bound in (getters or {}).items():
+            self.objects[key].getters.update(bound)
         self._rearm()
 
     @classmethod
     def create(cls, eui: bytes, variant: Variant | str, credentials: DeviceCredentials,
-               anchors: TrustAnchors, store: NonVolatileStore, clock: Clock) -> Esme:
+               anchors: TrustAnchors, store: NonVolatileStore, clock: Clock,
+               **hardware: Any) -> Esme:
         if credentials.eui != eui:
             raise EsmeError(f"credentials are for {credentials.eui.hex().upper()}, "
                             f"not {eui.hex().upper()}")
-        return cls(credentials, anchors, store, clock, Variant(variant))
+        return cls(credentials, anchors, store, clock, Variant(variant), **hardware)
 
     # -- the pipeline -------------------------------------------------------------------
 
@@ -73,15 +113,27 @@ class Esme(GbcsDevice):
                             "Access-Request")
         self.invocation = Invocation(accepted.originator, accepted.originator_counter,
                                      accepted.use_case.code)
+        before = self.engine.snapshot()
         try:
             return server.execute(self, request)
+        except Exception:
+            # The pipeline rolls the store back: the engine goes back with it.
+            self.engine.restore(before)
+            raise
         finally:
             self.invocation = None
 
     # -- Context ------------------------------------------------------------------------
 
     def now(self) -> _dt.datetime:
-        return self.clock.now() + _dt.timedelta(seconds=self.store.get(ClockObject.OFFSET, 0))
+        return self.engine.now
+
+    def board_now(self) -> _dt.datetime:
+        return self.clock.now()
+
+    def adjust_clock(self, when: _dt.datetime) -> None:
+        """A clock set by an authenticated command: no tolerance applies."""
+        self.engine.synchronise_clock(when, tolerance_s=None)
 
     def lookup(self, class_id: int, obis: bytes) -> CosemObject:
         obj = self.objects.get((class_id, bytes(obis)))
@@ -104,8 +156,28 @@ class Esme(GbcsDevice):
         self.clock.schedule(lambda: self._run_timer(callback), name, after=delay)
 
     def _run_timer(self, callback: Callable[[], None]) -> None:
-        with self.store.transaction():
-            callback()
+        """An activation at its time: all of it, or (a value the engine refuses)
+        nothing but the event log entry saying why."""
+        try:
+            with self.store.transaction():
+                callback()
+        except AccessError as err:
+            self.store.append(EVENT_LOG, {"at": self.now().isoformat(),
+                                          "event": "activation_failed",
+                                          "detail": err.detail})
+
+    def _engine_alert(self, code: int, detail: Any) -> None:
+        """An engine alert as a GBCS alert to the supplier (0x8Fxx are critical)."""
+        supplier = self.anchors.get(Role.SUPPLIER)
+        if supplier is None:
+            self.store.append(EVENT_LOG, {"at": self.now().isoformat(),
+                                          "event": "alert_undeliverable",
+                                          "detail": f"0x{code:04X}: no supplier"})
+            return
+        message_code = CRITICAL_ALERT if code >> 8 == 0x8F else NON_CRITICAL_ALERT
+        notification = dlms.alert_notification(code, datetime_bytes(self.now()), [],
+                                               invoke_id=0)
+        self.raise_alert(message_code, notification, supplier)
 
     def _rearm(self) -> None:
         """Arm the activation timers a restart lost (their due times are in the store)."""

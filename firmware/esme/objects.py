@@ -4,9 +4,9 @@ variant (single element, twin element, polyphase).
 
 Shapes are GBCS facts (the RTDS commands and responses carry them); values are what a
 meter leaves the factory with. Live quantities (registers, credit, supply state) are
-stored values until the metering engine binds them: pass `getters` to `build` (a map
-from (class id, OBIS) to {attribute: callable(ctx) -> Node}) and those attributes are
-read from the engine instead of the store, and refused to SET.
+the metering engine's: `binding.bind` makes those attributes read the engine (and
+refuses SETs to them), as do `getters` passed to `build` (a map from (class id, OBIS)
+to {attribute: callable(ctx) -> Node}).
 """
 
 from __future__ import annotations
@@ -201,10 +201,11 @@ def _enum(value: int) -> Node:
 
 _add(ALL, lambda seal: ScriptTable(9, obis("0-0:10.0.106"), "Disconnector script table",
                                    values=_scripts(
-    # GBCS supply state scripts: disconnect, enable (connect), arm (ready for
-    # reconnection, closed locally with the button).
-    script(51, (2, 70, _DISCONNECTOR, 1, _int8())),
-    script(52, (1, 70, _DISCONNECTOR, 4, _enum(1)), (2, 70, _DISCONNECTOR, 2, _int8())),
+    # GBCS supply state scripts, as ECS42 / ECS43 / ECS44 execute them in the RTDS:
+    # 51 enable (connect), 52 disable (disconnect), 54 arm (ready for reconnection,
+    # closed locally with the button).
+    script(51, (1, 70, _DISCONNECTOR, 4, _enum(1)), (2, 70, _DISCONNECTOR, 2, _int8())),
+    script(52, (2, 70, _DISCONNECTOR, 1, _int8())),
     script(54, (1, 70, _DISCONNECTOR, 4, _enum(4)), (2, 70, _DISCONNECTOR, 2, _int8())))))
 _add(ALL, lambda seal: ScriptTable(9, obis("0-0:10.0.100"), "Tariffication script table",
                                    values=_scripts(

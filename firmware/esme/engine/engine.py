@@ -211,6 +211,13 @@ class MeterEngine(SupplyQuality):
         return self._rate
 
     @property
+    def block_period_wh(self) -> int:
+        """Import since the billing period began: what selects the block (the tariff
+        block counter)."""
+        self.refresh()
+        return self._s.block_period // 1000
+
+    @property
     def current_block(self) -> int:
         """The block (1..4) that the next kWh is charged at (1 on a TOU tariff)."""
         self.refresh()
@@ -434,6 +441,34 @@ class MeterEngine(SupplyQuality):
             self._event("debt_set", {"time": [time_debt_1, time_debt_2],
                                      "payment": payment_debt})
 
+    def reset_max_demand(self, *, export: bool = False) -> None:
+        """Clear the maximum active import (or export) demand register."""
+        with self._command():
+            md = self._s.md
+            was = md[2] if export else md[0]
+            if export:
+                md[2], md[3] = 0, 0
+            else:
+                md[0], md[1] = 0, 0
+            self._event("max_demand_reset", {"export": export, "was_w": was})
+
+    def reset_voltage_counter(self, kind: str, phase: int = 0) -> None:
+        """Clear the sag ("sag") or swell ("swell") counter of `phase` (0 single phase,
+        1..3 polyphase)."""
+        if kind not in ("sag", "swell"):
+            raise EngineError("voltage.counter", f"{kind!r} is not 'sag' or 'swell'")
+        check_int("voltage.phase", phase, 0, 3)
+        with self._command():
+            counts = self._s.sags if kind == "sag" else self._s.swells
+            self._event("voltage_counter_reset", {"kind": kind, "phase": phase,
+                                                  "was": counts[phase]})
+            counts[phase] = 0
+
+    def reset_load_limit_counter(self) -> None:
+        with self._command():
+            self._event("load_limit_counter_reset", {"was": self._s.load_limit_counter})
+            self._s.load_limit_counter = 0
+
     # -- supply commands ---------------------------------------------------------------
 
     def enable_supply(self) -> None:
@@ -479,15 +514,18 @@ class MeterEngine(SupplyQuality):
 
     # -- power and quality of supply -----------------------------------------------------
 
-    def synchronise_clock(self, reference: datetime) -> bool:
-        """Set the meter's clock to `reference` if within 10 s of it (alert 0x8145);
-        otherwise leave it and raise 0x8F0C. Returns whether it was adjusted."""
+    def synchronise_clock(self, reference: datetime,
+                          tolerance_s: int | None = CLOCK_TOLERANCE_S) -> bool:
+        """Set the meter's clock to `reference` if within `tolerance_s` of it (10 s for
+        time synchronisation; None for a clock set by an authenticated command) with
+        alert 0x8145; otherwise leave it and raise 0x8F0C. Returns whether it was
+        adjusted."""
         if not isinstance(reference, datetime) or reference.utcoffset() is None:
             raise EngineError("clock.reference", f"{reference!r} is not a UTC date-time")
         with self._command():
             target = int(reference.timestamp())
             delta = target - self._now_s()
-            if abs(delta) > CLOCK_TOLERANCE_S:
+            if tolerance_s is not None and abs(delta) > tolerance_s:
                 self._alert(Alert.CLOCK_NOT_ADJUSTED, {"by_s": delta})
                 return False
             self._s.clock_offset += delta

@@ -44,6 +44,9 @@ class LoadModel:
     power_factor: float = 1.0
     phase_shares: tuple[float, ...] = (1.0,)
     daily_periodic: bool = False
+    # An upper bound of the active import power (kW) the load can draw, None when
+    # unknown: while the load-limit threshold is above it the limiter need not wake.
+    peak_kw: float | None = None
 
     def validate(self) -> None:
         if not 0.0 < self.power_factor <= 1.0:

@@ -90,13 +90,19 @@ class SupplyQuality:
                 self._timers["load_limit_restore"] = self._clock.schedule(
                     self._load_limit_restore, "esme.load_limit_restore",
                     after=timedelta(seconds=cfg.restoration_s))
+        changed = above != s.load_limit_above
         s.load_limit_above = above
-        self._commit()
+        if changed:  # the window start is re-measured after a restart, so needs no commit
+            self._commit()
         self._flush()
         self._schedule_load_limit()
 
     def _schedule_load_limit(self) -> None:
-        if self.config.load_limit.threshold_w and "load_limit" not in self._timers:
+        threshold = self.config.load_limit.threshold_w
+        peak = self._element.model.peak_kw
+        if peak is not None and peak * 1000 <= threshold and not self._s.load_limit_above:
+            return  # the load can never go over it
+        if threshold and "load_limit" not in self._timers:
             self._timers["load_limit"] = self._clock.schedule(
                 self._load_limit_check, "esme.load_limit",
                 after=timedelta(seconds=self.config.load_limit.period_s))
