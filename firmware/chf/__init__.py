@@ -1,0 +1,1 @@
+"""The Communications Hub Function: HAN coordinator, device log, WAN side."""
