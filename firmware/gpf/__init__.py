@@ -1,0 +1,1 @@
+"""The GPF (gas proxy function) firmware."""

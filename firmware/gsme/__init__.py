@@ -1,0 +1,1 @@
+"""The GSME (gas meter) firmware."""
