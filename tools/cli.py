@@ -183,6 +183,28 @@ def cmd_conformance(args: argparse.Namespace) -> int:
     return 0 if all(r.status != conformance.FAILED for r in results) else 1
 
 
+# -- lab ------------------------------------------------------------------------------------
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    from tools.lab.run import LabError, LabOptions, parse_duration, run
+
+    try:
+        duration = parse_duration(args.duration) if args.duration else None
+    except LabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return run(LabOptions(
+        premises=Path(args.premises) if args.premises else LabOptions.premises,
+        duration=duration, speed=args.speed, quiet=args.quiet,
+        pcap=Path(args.pcap) if args.pcap else None,
+        keys_out=Path(args.keys_out) if args.keys_out else None,
+        keys_out_dir=Path(args.keys_out_dir) if args.keys_out_dir else None,
+        trace=Path(args.trace) if args.trace else None,
+        state=Path(args.state) if args.state else None, demo=args.demo, seed=args.seed,
+        keystore=Path(args.keystore) if args.keystore else None))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smetslab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -222,6 +244,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keystore", help="RTDS key store folder (default: PATH/../keystore)")
     p.add_argument("--json", action="store_true", help="one JSON object per case")
     p.set_defaults(func=cmd_conformance)
+
+    p = sub.add_parser("lab", help="run the embedded premises (CHF + GPF, ESME, GSME, PPMID, "
+                       "IHD) over the virtual HAN, with the DCC")
+    p.add_argument("--premises", help="premises file (default: the embedded default)")
+    p.add_argument("--for", dest="duration", metavar="DURATION",
+                   help="run this much virtual time (e.g. 2h, 7d) and exit; without it "
+                   "run against the wall clock until Ctrl-C")
+    p.add_argument("--speed", type=float, default=1.0, help="wall-clock speed-up (>= 1)")
+    p.add_argument("--quiet", action="store_true", help="print only errors")
+    p.add_argument("--pcap", metavar="FILE", help="write every HAN frame (802.15.4, "
+                   "link type 195)")
+    p.add_argument("--keys-out", metavar="FILE", help="write the network and link keys "
+                   "as JSON for a sniffer")
+    p.add_argument("--keys-out-dir", metavar="DIR", help="write every device and remote "
+                   "party key (DCC Boxed layout) and roles.json")
+    p.add_argument("--trace", metavar="FILE", help="write every GBCS message crossing the "
+                   "WAN as JSON lines")
+    p.add_argument("--state", metavar="DIR", help="keep the devices' stores and the DCC "
+                   "here, to resume")
+    p.add_argument("--demo", action="store_true", help="run a scripted tour and exit")
+    p.add_argument("--seed", type=int, help="seed for keys and radio (default 0)")
+    p.add_argument("--keystore", metavar="FILE", help="ZAZ1 key store JSON: use its remote "
+                   "parties instead of a generated test PKI")
+    p.set_defaults(func=cmd_lab)
+
+    from tools.fuzz import add_parser as add_fuzz
+
+    add_fuzz(sub)
     return parser
 
 

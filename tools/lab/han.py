@@ -1,0 +1,368 @@
+"""The premises' HAN on the virtual medium: the CHF forms the network and is trust centre,
+the devices join by install code one after another, each Type 1 device runs CBKE with the
+CHF and opens its GBCS tunnel, and the IHD reads the ESME's Metering cluster.
+
+Bring-up is one device at a time, as an installer commissions a premises (the CHF's Key
+Establishment server takes one initiator at a time): join, then CBKE, then Match
+Descriptor for the hub's Tunneling server and Request Tunnel, then the next device. A
+step that fails is retried after `RETRY`. The HAN's own state (network key, frame
+counters) is not kept across lab runs: the hub forms a new network each start and the
+devices join it again.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from zigpy.zcl.foundation import Direction, GeneralCommand, Status
+
+from boards.board import Board, DeviceType, Premises
+from boards.simulator import Simulator
+from han.cbke.errors import InstallCodeError, KeyEstablishmentStatus
+from han.cbke.mmo import install_code_link_key
+from han.crc import crc16_x25
+from han.key_establishment import KeyEstablishmentCluster, Outcome
+from han.radio import Endpoint, JoinStatus, Medium, Node
+from han.radio.aps_layer import SE_PROFILE, ApsIndication
+from han.trust_centre import DeviceLog, TrustCentre
+from han.tunnel import TUNNELING, TunnelClient, TunnelServer, TunnelStatus
+from han.zcl.errors import ZclDecodeError
+from han.zcl.frame import decode_frame, general_command
+from han.zcl.server import ClusterServer
+from tools.lab import esme as esme_attrs
+from tools.lab.pki import CBKE_SUITE, LabPki
+
+METERING = 0x0702
+ENDPOINT = 1
+CHF_SHORT = 0x0000
+RETRY = timedelta(seconds=30)
+IHD_READ_EVERY = timedelta(seconds=10)
+GSME_SYNC_EVERY = timedelta(minutes=30)
+STEP_WAIT = timedelta(seconds=5)
+IHD_ATTRIBUTES = [esme_attrs.CURRENT_SUMMATION_DELIVERED, esme_attrs.INSTANTANEOUS_DEMAND,
+                  esme_attrs.CURRENT_DAY_CONSUMPTION_DELIVERED,
+                  esme_attrs.BILL_TO_DATE_DELIVERED, esme_attrs.SUPPLY_STATUS]
+# Where each device stands in the room (metres from the hub).
+_POSITIONS = {DeviceType.ESME: (1.5, 0.5, 0.0), DeviceType.GSME: (6.0, 2.0, 0.0),
+              DeviceType.PPMID: (4.0, -1.0, 1.0), DeviceType.IHD: (5.0, 3.0, 1.0),
+              DeviceType.CAD: (3.0, 3.0, 1.0)}
+
+Report = Callable[[str, str], None]          # (event kind, text)
+
+
+@dataclass
+class IhdScreen:
+    """What the IHD shows: from its last Metering read of the ESME."""
+
+    reads: int = 0
+    power_kw: float | None = None
+    total_kwh: float | None = None
+    today_kwh: float | None = None
+    today_cost_p: int | None = None
+    supply: str = "?"
+    updated: datetime | None = None
+    _day: date | None = None                 # the day the cost is counted from
+    _bill_at_day_start: int = 0
+
+
+@dataclass
+class HanDevice:
+    """One joining device of the premises and its HAN side."""
+
+    board: Board
+    node: Node
+    endpoint: Endpoint
+    link_key: bytes
+    # off, then joining, cbke, tunnel, opening (Type 1) or finding (IHD), then ready
+    state: str = "off"
+    ke: KeyEstablishmentCluster | None = None
+    tunnel: TunnelClient | None = None
+    cbke_key: bytes | None = None
+    on_message: Callable[[bytes], None] | None = None
+    ihd: IhdScreen | None = None
+    metering: ClusterServer | None = None
+
+    @property
+    def eui(self) -> int:
+        return self.node.eui64
+
+
+class Han:
+    """The HAN of one premises (see module doc). `report(kind, text)` hears the events
+    worth showing; `to_dcc(eui, message)` takes what devices send up their tunnels."""
+
+    def __init__(self, sim: Simulator, pki: LabPki, premises: Premises, rng: random.Random,
+                 report: Report) -> None:
+        self.sim, self.pki, self.premises, self.rng, self.report = \
+            sim, pki, premises, rng, report
+        self.devices: dict[bytes, HanDevice] = {}
+        self.to_dcc: Callable[[bytes, bytes], None] = lambda eui, message: None
+        self.medium = Medium(self.sim, seed=self.rng.randrange(1 << 32))
+        self.network_key = self.rng.randbytes(16)
+        chf_board, = self.premises.of_type(DeviceType.CHF)
+        self.chf_board = chf_board
+        chf_eui = int.from_bytes(chf_board.eui, "big")
+        self.chf = Node(chf_eui, self.medium, self.sim, name="CHF")
+        self.chf.form_network(self.rng.randrange(0x0001, 0xFFF0), chf_eui, self.network_key)
+        self.device_log = DeviceLog()
+        self._logged: set[int] = set()
+        self.trust_centre = TrustCentre(self.chf, self.device_log)
+        self.chf.permit_joining = True
+        self.chf_endpoint = self.chf.add_endpoint(Endpoint(ENDPOINT))
+        self.chf_ke = KeyEstablishmentCluster(
+            self.chf, self.chf_endpoint, {CBKE_SUITE: self.pki.zse[chf_board.eui]},
+            randbytes=self.rng.randbytes)
+        self.tunnels = TunnelServer(self.chf, self.chf_endpoint, self._from_device)
+        for board in self.premises.boards:
+            if board.eui in self.pki.install_codes:
+                self._add(board)
+        self._started = False
+
+    def add_device(self, board: Board) -> None:
+        """Install one more device (its install code in `pki`; the CHF's device log must
+        let it in) and, once the HAN is up, commission it."""
+        self._add(board)
+        if self._started:
+            self._next()
+
+    def _add(self, board: Board) -> None:
+        code = self.pki.install_codes[board.eui]
+        eui = int.from_bytes(board.eui, "big")
+        sleepy = board.type is DeviceType.GSME
+        node = Node(eui, self.medium, self.sim, name=board.name.upper(),
+                    position=_POSITIONS.get(board.type, (2.0, 2.0, 0.0)),
+                    rx_on_when_idle=not sleepy)
+        device = HanDevice(board, node, node.add_endpoint(Endpoint(ENDPOINT)),
+                           install_code_link_key(code))
+        if board.eui in self.pki.zse:
+            device.ke = KeyEstablishmentCluster(node, device.endpoint,
+                                                {CBKE_SUITE: self.pki.zse[board.eui]},
+                                                randbytes=self.rng.randbytes)
+            device.tunnel = TunnelClient(node, device.endpoint,
+                                         lambda message, d=device: self._to_device(d, message))
+        if board.type in (DeviceType.IHD, DeviceType.CAD):
+            device.ihd = IhdScreen()
+            device.endpoint.client_clusters[METERING] = \
+                lambda ind, d=device: self._metering_answer(d, ind)
+        self.devices[board.eui] = device
+
+    def follow_device_log(self, entries: list[tuple[bytes, tuple[str, bytes]]]) -> None:
+        """Make the trust centre's whitelist the CHF's device log: (EUI, ("install_code"
+        or "link_key", secret)) each; devices no longer in it are removed and told to
+        leave."""
+        wanted = {int.from_bytes(eui, "big"): secret for eui, secret in entries}
+        for eui in [e for e in self._logged if e not in wanted]:
+            self.trust_centre.remove_device(eui)
+            self._logged.discard(eui)
+        for eui, (kind, secret) in wanted.items():
+            if kind == "link_key":
+                self.device_log.add_link_key(eui, secret)
+            else:
+                try:
+                    self.device_log.add_install_code(eui, secret)
+                except InstallCodeError:    # a code given without its CRC
+                    self.device_log.add_install_code(
+                        eui, secret + crc16_x25(secret).to_bytes(2, "little"))
+            self._logged.add(eui)
+
+    # -- serving the ESME's Metering cluster -----------------------------------------------
+
+    def serve_metering(self, eui: bytes, attributes: esme_attrs.MeteringAttributes) -> None:
+        """Put a Metering server on the device's endpoint, answering from `attributes`."""
+        device = self.devices[eui]
+        device.metering = ClusterServer(METERING, attributes, writable=frozenset())
+        device.endpoint.server_clusters[METERING] = \
+            lambda ind: device.metering.handle(ind.payload)
+
+    # -- bring-up ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Commission the devices one after another (see module doc)."""
+        self._started = True
+        self._next()
+
+    def _next(self) -> None:
+        """Start the next device unless one is being commissioned."""
+        if any(d.state not in ("off", "ready") for d in self.devices.values()):
+            return
+        waiting = [d for d in self.devices.values() if d.state == "off"]
+        if waiting:
+            self._join(waiting[0])
+
+    def _retry(self, device: HanDevice, why: str) -> None:
+        self.report("error", f"{device.board.name}: {why}; retrying in "
+                             f"{RETRY.total_seconds():.0f} s")
+        device.state = "off"
+        self.sim.schedule(self._next, f"lab retry {device.board.name}", after=RETRY)
+
+    def _join(self, device: HanDevice) -> None:
+        device.state = "joining"
+        device.node.join(device.link_key, lambda status: self._joined(device, status))
+
+    def _joined(self, device: HanDevice, status: JoinStatus) -> None:
+        if status is not JoinStatus.SUCCESS:
+            self._retry(device, f"join failed ({status.value})")
+            return
+        device.state = "joined"
+        self.report("han", f"{device.board.name} joined the HAN "
+                           f"(short 0x{device.node.short_address:04X})")
+        if device.ke is not None:
+            device.state = "cbke"
+            device.ke.initiate(CHF_SHORT, ENDPOINT, lambda o: self._established(device, o))
+        elif device.ihd is not None:
+            self._find_meter(device)
+        else:
+            self._ready(device)
+
+    def _established(self, device: HanDevice, outcome: Outcome) -> None:
+        if outcome.status is not KeyEstablishmentStatus.SUCCESS:
+            why = outcome.status.name if outcome.status is not None else "timed out"
+            self._retry(device, f"CBKE failed ({why})")
+            return
+        device.cbke_key = outcome.link_key
+        self.report("han", f"{device.board.name}: CBKE with the CHF done, APS link key "
+                           "installed")
+        device.state = "tunnel"
+        device.node.match_descriptor(SE_PROFILE, [TUNNELING], [],
+                                     lambda short, eps: self._open_tunnel(device, short, eps),
+                                     destination=CHF_SHORT)
+        self._watch(device, "tunnel", "no Tunneling server found")
+
+    def _watch(self, device: HanDevice, state: str, why: str) -> None:
+        """Retry when the device is still in `state` after STEP_WAIT."""
+        def check() -> None:
+            if device.state == state:
+                self._retry(device, why)
+        self.sim.schedule(check, f"lab watch {device.board.name}", after=STEP_WAIT)
+
+    def _open_tunnel(self, device: HanDevice, short: int, endpoints: list[int]) -> None:
+        if device.state != "tunnel" or not endpoints or device.tunnel is None:
+            return
+        device.state = "opening"
+        device.tunnel.open(short, endpoints[0], lambda status: self._tunnel_open(device, status))
+        self._watch(device, "opening", "no answer to Request Tunnel")
+
+    def _tunnel_open(self, device: HanDevice, status: TunnelStatus) -> None:
+        if status is not TunnelStatus.SUCCESS:
+            self._retry(device, f"tunnel refused ({status.name})")
+            return
+        self.report("han", f"{device.board.name}: GBCS tunnel {device.tunnel.tunnel_id} open")
+        if device.board.type is DeviceType.GSME:
+            self.sim.schedule(lambda: self._gsme_sync(device), "lab gsme sync",
+                              after=GSME_SYNC_EVERY)
+        self._ready(device)
+
+    def _ready(self, device: HanDevice) -> None:
+        device.state = "ready"
+        self._next()
+
+    # -- the IHD -----------------------------------------------------------------------------
+
+    def _find_meter(self, device: HanDevice) -> None:
+        device.state = "finding"
+        device.node.match_descriptor(SE_PROFILE, [METERING], [],
+                                     lambda short, eps: self._meter_found(device, short, eps))
+        self._watch(device, "finding", "no Metering server found")
+
+    def _meter_found(self, device: HanDevice, short: int, endpoints: list[int]) -> None:
+        if device.state != "finding" or not endpoints or short == CHF_SHORT:
+            return
+        self.report("han", f"{device.board.name}: reads Metering at 0x{short:04X} "
+                           f"every {IHD_READ_EVERY.total_seconds():.0f} s")
+        self._ready(device)
+        self._ihd_read(device, short, endpoints[0])
+
+    def _ihd_read(self, device: HanDevice, short: int, endpoint: int) -> None:
+        tsn = device.ihd.reads & 0xFF
+        frame = general_command(GeneralCommand.Read_Attributes, Direction.Client_to_Server,
+                                tsn=tsn, attribute_ids=IHD_ATTRIBUTES).encode()
+        if device.node.joined:
+            device.node.send_data(short, endpoint, METERING, frame)
+        self.sim.schedule(lambda: self._ihd_read(device, short, endpoint),
+                          f"lab {device.board.name} read", after=IHD_READ_EVERY)
+
+    def _metering_answer(self, device: HanDevice, ind: ApsIndication) -> bytes | None:
+        try:
+            frame = decode_frame(METERING, ind.payload)
+        except ZclDecodeError:
+            device.node.stats["ihd_bad_answer"] += 1
+            return None
+        if frame.header.command_id != GeneralCommand.Read_Attributes_rsp:
+            return None
+        values = {r.attrid: r.value.value for r in frame.args.status_records
+                  if r.status == Status.SUCCESS}
+        screen = device.ihd
+        screen.reads += 1
+        screen.updated = self.sim.now()
+        divisor = esme_attrs.WH_DIVISOR
+        if esme_attrs.INSTANTANEOUS_DEMAND in values:
+            screen.power_kw = int(values[esme_attrs.INSTANTANEOUS_DEMAND]) / divisor
+        if esme_attrs.CURRENT_SUMMATION_DELIVERED in values:
+            screen.total_kwh = int(values[esme_attrs.CURRENT_SUMMATION_DELIVERED]) / divisor
+        if esme_attrs.CURRENT_DAY_CONSUMPTION_DELIVERED in values:
+            screen.today_kwh = int(values[esme_attrs.CURRENT_DAY_CONSUMPTION_DELIVERED]) \
+                / divisor
+        if esme_attrs.BILL_TO_DATE_DELIVERED in values:
+            bill = int(values[esme_attrs.BILL_TO_DATE_DELIVERED])
+            day = screen.updated.date()
+            if screen._day != day or bill < screen._bill_at_day_start:
+                screen._day, screen._bill_at_day_start = day, bill
+            screen.today_cost_p = bill - screen._bill_at_day_start
+        if esme_attrs.SUPPLY_STATUS in values:
+            screen.supply = {0: "off", 1: "armed", 2: "on"}.get(
+                int(values[esme_attrs.SUPPLY_STATUS]), "?")
+        return None
+
+    # -- GBCS through the tunnels ------------------------------------------------------------
+
+    def send_to_device(self, eui: bytes, message: bytes) -> bool:
+        """The CHF hands a GBCS message to a device: PUT down its tunnel, or queued for the
+        GSME's next GET. False when the device has no open tunnel."""
+        device = self.devices.get(eui)
+        if device is None or device.tunnel is None or device.state != "ready":
+            return False
+        node_eui = device.eui
+        if device.board.type is DeviceType.GSME:
+            self.tunnels.queue(node_eui, message)
+        else:
+            self.tunnels.put(node_eui, message)
+        return True
+
+    def _gsme_sync(self, device: HanDevice) -> None:
+        """The GSME wakes every 30 minutes and pulls what the hub holds for it."""
+        if device.tunnel is not None and device.tunnel.tunnel_id is not None:
+            device.tunnel.get()
+        self.sim.schedule(lambda: self._gsme_sync(device), "lab gsme sync",
+                          after=GSME_SYNC_EVERY)
+
+    def _to_device(self, device: HanDevice, message: bytes) -> None:
+        if device.on_message is None:
+            self.report("error", f"{device.board.name}: no {device.board.type.value} "
+                                 "firmware in the lab to take a GBCS message; dropped")
+            return
+        device.on_message(message)
+
+    def reply(self, eui: bytes, message: bytes) -> None:
+        """A device PUTs a message (Response, Alert) up its tunnel to the CHF."""
+        device = self.devices[eui]
+        if device.tunnel is not None and device.tunnel.tunnel_id is not None:
+            device.tunnel.put(message)
+        else:
+            self.report("error", f"{device.board.name}: no tunnel to send its answer on")
+
+    def _from_device(self, eui: int | None, message: bytes) -> None:
+        if eui is None:
+            self.report("error", "a tunnelled message from an unknown device; dropped")
+            return
+        self.to_dcc(eui.to_bytes(8, "big"), message)
+
+    # -- keys for a sniffer ------------------------------------------------------------------
+
+    def link_keys(self) -> list[bytes]:
+        """Every APS link key used: install-code keys and CBKE keys."""
+        keys = [d.link_key for d in self.devices.values()]
+        keys += [d.cbke_key for d in self.devices.values() if d.cbke_key is not None]
+        return list(dict.fromkeys(keys))

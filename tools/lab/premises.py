@@ -1,0 +1,106 @@
+"""Assembly of a lab premises from its board files: keys, one SQLite store per device,
+one simulator for all, the HAN, the devices' firmware and the DCC.
+
+Firmware the lab runs: the CHF (WAN side, device log, routing) and the ESME (DLMS
+device and metering engine). The GSME, GPF and PPMID join the HAN, do CBKE and open
+their tunnels, and report the GBCS they would have to handle.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TextIO
+
+from boards.board import Board, BoardError, DeviceType, Premises
+from boards.nvm import MEMORY, SqliteStore
+from boards.simulator import Simulator
+from tools.lab.esme import EsmeBoard, MeteringAttributes, build_esme
+from tools.lab.han import Han, Report
+from tools.lab.hub import Hub
+from tools.lab.pki import LabPki, build_pki
+from tools.lab.wan import Trace, Wan
+
+DCC_DB = "dcc.sqlite"
+ALERT_POLL = timedelta(seconds=10)   # how often the lab collects alerts raised by timers
+
+
+def store_name(board: Board) -> str:
+    """The file of a device's store in a state folder."""
+    return f"{board.eui_hex}.sqlite"
+
+
+class Lab:
+    """One premises running in virtual time (drive it through `sim`)."""
+
+    def __init__(self, premises: Premises, *, start: datetime, seed: int = 0,
+                 state: Path | None = None, zaz1: Path | None = None,
+                 report: Report = lambda kind, text: None,
+                 trace: TextIO | None = None) -> None:
+        if len(premises.of_type(DeviceType.CHF)) != 1:
+            raise BoardError(premises.source or premises.name, "boards",
+                             "the lab needs one CHF: it forms the HAN and faces the WAN")
+        self.premises = premises
+        self.rng = random.Random(seed)
+        self.sim = Simulator(start, seed, keep_trace=False)
+        self.report = report
+        self.pki: LabPki = build_pki(premises, self.rng, zaz1)
+        self.stores: dict[bytes, SqliteStore] = {}
+        for board in premises.boards:
+            path = state / store_name(board) if state is not None else MEMORY
+            self.stores[board.eui] = SqliteStore(path)
+        self.han = Han(self.sim, self.pki, premises, self.rng, report)
+        self.esmes: dict[bytes, EsmeBoard] = {}
+        anchors = self.pki.anchors()
+        for board in premises.of_type(DeviceType.ESME):
+            unit = build_esme(board, self.pki.devices[board.eui], anchors,
+                              self.stores[board.eui], self.sim,
+                              self.pki.top_up_keys[board.eui])
+            self.esmes[board.eui] = unit
+            self.han.serve_metering(board.eui, MeteringAttributes(unit))
+            self.han.devices[board.eui].on_message = \
+                lambda message, unit=unit: self._esme_receive(unit, message)
+        chf, = premises.of_type(DeviceType.CHF)
+        self.hub = Hub(chf, premises, self.pki.devices[chf.eui], anchors,
+                       self.stores[chf.eui], self.sim, self.han, self.pki.install_codes,
+                       report)
+        self.trace = Trace(trace)
+        self.wan = Wan(self.sim, self.pki, premises,
+                       state / DCC_DB if state is not None else MEMORY, report, self.trace)
+        self.wan.to_chf = self.hub.deliver
+        self.hub.to_dcc = self.han.to_dcc = self.wan.up
+
+    def start(self) -> None:
+        """Commission the HAN and start the DCC User's periodic reads."""
+        self.han.start()
+        for eui in self.esmes:
+            self.wan.start_user_job(eui)
+        self.sim.schedule(self._collect_alerts, "lab alerts", after=ALERT_POLL)
+
+    def _collect_alerts(self) -> None:
+        """Alerts a device raised outside a command (its engine, an activation) go up
+        its tunnel like any other message."""
+        for eui, unit in self.esmes.items():
+            for alert in unit.esme.take_alerts():
+                self.han.reply(eui, alert)
+        self.hub.collect_alerts()
+        self.sim.schedule(self._collect_alerts, "lab alerts", after=ALERT_POLL)
+
+    def _esme_receive(self, unit: EsmeBoard, message: bytes) -> None:
+        answers = unit.esme.receive(message)
+        if not answers:
+            self.report("error", f"{unit.board.name}: command rejected or failed (see its "
+                                 "security and event logs)")
+        for answer in answers:
+            self.han.reply(unit.board.eui, answer)
+
+    @property
+    def ready(self) -> bool:
+        """Every device has joined (and, for Type 1, done CBKE and opened its tunnel)."""
+        return all(d.state == "ready" for d in self.han.devices.values())
+
+    def close(self) -> None:
+        for store in self.stores.values():
+            store.close()
+        self.wan.dcc.db.close()
