@@ -12,8 +12,8 @@ The CHF answers its own use cases (CCS, DBCH) in DLMS, as the RTDS shows:
 - Profile generic (class 7) 0-0:94.44.10.3 sub GHz channel log buffer (DBCH02, with a
   range descriptor on its capture time).
 
-Specifications run in order with break-on-error (set in every GBCS long invoke id):
-after a failure the rest answer other-reason. `Chf.faults` holds (class, OBIS, id,
+plus its identity and event/security logs (firmware.chf.logs). Requests run through
+firmware.core.dlms_server (break-on-error, as on the ESME). `Chf.faults` holds (class, OBIS, id,
 is-method) keys the board marks broken (hardware-fault), as for the ESME.
 """
 
@@ -23,10 +23,10 @@ import datetime as _dt
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from gbcs import dlms
+from firmware.core import dlms_server
 from gbcs.axdr import (
-    ARRAY, BIT_STRING, DOUBLE_LONG_UNSIGNED, ENUM, INTEGER, LONG_UNSIGNED, NULL_DATA,
-    OCTET_STRING, STRUCTURE, UNSIGNED, axdr_value, data_node, data_tag,
+    ARRAY, BIT_STRING, DOUBLE_LONG_UNSIGNED, ENUM, INTEGER, LONG_UNSIGNED, OCTET_STRING,
+    STRUCTURE, UNSIGNED, axdr_value, data_tag,
 )
 from gbcs.node import Node
 
@@ -43,8 +43,6 @@ OPERATING_CHANNEL = bytes((0, 0, 94, 44, 10, 2))
 CHANNEL_LOG = bytes((0, 0, 94, 44, 10, 3))
 RANGE_DESCRIPTOR = 1
 
-_CHOICE = {"dlms.get": "get", "dlms.get-with-selection": "get", "dlms.set": "set",
-           "dlms.set-with-selection": "set", "dlms.action": "action"}
 
 # Expected A-XDR type trees: a tag, or (STRUCTURE, members) / (ARRAY, element).
 Spec = int | tuple
@@ -99,27 +97,9 @@ Table = dict[tuple[str, int, bytes, int], Getter | Setter | Action]
 
 def execute(chf: Chf, request: Node, table: Table) -> Node:
     """The Access-Response to a ``dlms.access-request`` node."""
-    invoke = request.get("long_invoke_id_and_priority")
-    specs = request["access_request_specification"].children
-    items = request["access_request_list_of_data"].children
-    data: list[Node] = []
-    results: list[tuple[str, int]] = []
-    failed = False
-    for i, spec in enumerate(specs):
-        choice = _CHOICE[spec.kind]
-        out: Node | None = None
-        if failed:
-            code = OTHER_REASON
-        else:
-            try:
-                out = _one(chf, spec, choice, items[i] if i < len(items) else None, table)
-                code = SUCCESS
-            except AccessError as err:
-                failed, code = True, err.result_code
-                chf.log_access_failure(spec, err)
-        data.append(out if out is not None else data_node("", None, NULL_DATA))
-        results.append((choice, code))
-    return dlms.access_response(data, results, invoke.value if invoke else 0)
+    return dlms_server.execute(
+        request, lambda spec, choice, value: _one(chf, spec, choice, value, table),
+        AccessError, chf.log_access_failure)
 
 
 def _one(chf: Chf, spec: Node, choice: str, value: Node | None, table: Table) -> Node | None:
