@@ -21,6 +21,7 @@ time, their outcome alert queued for `take_alerts`.
 from __future__ import annotations
 
 import datetime as _dt
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 from firmware.core import credentials_ops, firmware_image, join
@@ -56,7 +57,7 @@ FUTURE_HANDLERS: dict[str, FutureHandler] = {
 }
 
 
-class GbcsDevice:
+class GbcsDevice(ABC):
     """A device's command pipeline; subclasses implement `execute` for the commands
     that are not core ASN.1 ones (`der_handlers` may narrow or extend those)."""
 
@@ -113,9 +114,9 @@ class GbcsDevice:
             return []
         return [response] + self.take_alerts()
 
+    @abstractmethod
     def execute(self, accepted: Accepted) -> Node | bytes:
         """Carry out an accepted command and return the Response payload."""
-        raise NotImplementedError
 
     def _run_future(self, accepted: Accepted, when: _dt.datetime,
                     received: _dt.datetime) -> None:

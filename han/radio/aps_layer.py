@@ -12,6 +12,7 @@ blocks of one APS counter from one source, or drops them when the rest does not 
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -110,15 +111,15 @@ class ApsLayer(MacLayer):
         self._outgoing: dict[tuple[int, int], _Outgoing] = {}
         self._reassembly: dict[tuple[int, int], _Reassembly] = {}
 
+    @abstractmethod
     def _nwk_send(self, destination: int, payload: bytes,
                   frame_type: NwkFrameType = NwkFrameType.DATA, *, secure: bool = True,
                   source_ieee: bool = False, on_done: Confirm | None = None) -> None:
         """Send a NWK frame (the node's NWK layer, with its security)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _next_aps_counter(self) -> int:
         """The next outgoing APS security frame counter (persisted by the node)."""
-        raise NotImplementedError
 
     # -- address map and link keys -------------------------------------------------------------
 

@@ -12,6 +12,7 @@ upper layers (`han.radio.node.Node`) receive beacons, MAC commands and data fram
 from __future__ import annotations
 
 import random
+from abc import ABC, abstractmethod
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -62,7 +63,7 @@ class _Held:
     timer: Any = None
 
 
-class MacLayer:
+class MacLayer(ABC):
     """The MAC half of a node and its radio (a medium `Receiver`)."""
 
     def __init__(self, eui64: int, medium: Medium, scheduler: Scheduler, *,
@@ -104,17 +105,17 @@ class MacLayer:
 
     # -- what the node above does with what the MAC accepts ----------------------------------
 
+    @abstractmethod
     def _on_beacon(self, mac: MacFrame, lqi: int) -> None:
         """A beacon heard (while scanning to join)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _on_mac_command(self, mac: MacFrame) -> None:
         """A MAC command addressed to this node (association, data request...)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _on_nwk(self, mac: MacFrame, lqi: int) -> None:
         """A data frame addressed to this node: its body is a NWK frame."""
-        raise NotImplementedError
 
     # -- receiving -----------------------------------------------------------------------------
 
