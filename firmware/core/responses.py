@@ -18,7 +18,8 @@ import datetime as _dt
 
 from firmware.core.credentials import CredentialsError, DeviceCredentials, TrustAnchor
 from firmware.core.security import Accepted
-from gbcs.build import build_message
+from gbcs import crypto
+from gbcs.build import build_message, payload_key
 from gbcs.cosem import datetime_bytes
 from gbcs.crypto import PublicKey
 from gbcs.errors import GbcsEncodeError
@@ -82,3 +83,13 @@ def _ka(anchor: TrustAnchor) -> PublicKey:
         raise CredentialsError(f"the {anchor.role.value} trust anchor has no key-agreement "
                                "key to MAC a message to it")
     return anchor.ka
+
+
+def seal(device: DeviceCredentials, requester: TrustAnchor, originator_counter: int,
+         plaintext: bytes) -> bytes:
+    """GBCS payload encryption of part of a Response for the command's originator
+    (DLMS protected data, encrypted GBZ components): AES-GCM under the key agreed
+    between the device's and the requester's KA keys (CRA 04)."""
+    key = payload_key(device.ka, _ka(requester), originator=device.eui,
+                      originator_counter=originator_counter, recipient=requester.eui)
+    return crypto.encrypt(key, crypto.iv_for(device.eui), plaintext)

@@ -23,6 +23,7 @@ from typing import Any
 from firmware.core.credentials import DeviceCredentials, Role, TrustAnchors
 from firmware.core.device import EVENT_LOG, GbcsDevice
 from firmware.core.hal import Buttons, Clock, NonVolatileStore, SupplyContactor
+from firmware.core.responses import seal
 from firmware.core.security import Accepted
 from firmware.esme import binding, server
 from firmware.esme.cosem import (
@@ -32,8 +33,7 @@ from firmware.esme.cosem import (
 from firmware.esme.cosem_time import Passive
 from firmware.esme.engine import LoadModel, MeterEngine
 from firmware.esme.objects import Variant, build
-from gbcs import crypto, dlms
-from gbcs.build import payload_key
+from gbcs import dlms
 from gbcs.cosem import datetime_bytes
 from gbcs.node import Node
 
@@ -195,10 +195,7 @@ def _seal(ctx: Context, plaintext: bytes) -> Node:
     if inv is None or inv.originator.ka is None:
         raise AccessError(HARDWARE_FAULT, "no requester key-agreement key to encrypt for")
     device = ctx.credentials
-    key = payload_key(device.ka, inv.originator.ka, originator=device.eui,
-                      originator_counter=inv.originator_counter,
-                      recipient=inv.originator.eui)
-    sealed = crypto.encrypt(key, crypto.iv_for(device.eui), plaintext)
+    sealed = seal(device, inv.originator, inv.originator_counter, plaintext)
     params = dlms.protection_parameters(inv.originator_counter, device.eui,
                                         inv.originator.eui)
     return dlms.protected_data(params, sealed)

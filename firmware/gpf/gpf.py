@@ -19,10 +19,9 @@ from firmware.core.credentials import DeviceCredentials, TrustAnchors
 from firmware.core.device import GbcsDevice
 from firmware.core.gas import ENCRYPTED_RESPONSES, LOGS, GasData
 from firmware.core.hal import Clock, NonVolatileStore
+from firmware.core.responses import seal
 from firmware.core.security import Accepted
 from firmware.core.zse import Request, ZclError, ZseServer, to_datetime
-from gbcs import crypto
-from gbcs.build import payload_key
 from gbcs.node import Node
 
 LAST_SYNC = "gpf/last_sync"
@@ -56,13 +55,12 @@ class Gpf(GbcsDevice):
             self._accepted = None
 
     def _seal(self, plaintext: bytes) -> bytes:
+        """Encrypt a response component for the requester (GBCS payload encryption)."""
         accepted = self._accepted
         if accepted is None or accepted.originator.ka is None:
             raise GpfError("no requester key-agreement key to encrypt for")
-        key = payload_key(self.credentials.ka, accepted.originator.ka, originator=self.eui,
-                          originator_counter=accepted.originator_counter,
-                          recipient=accepted.originator.eui)
-        return crypto.encrypt(key, crypto.iv_for(self.eui), plaintext)
+        return seal(self.credentials, accepted.originator, accepted.originator_counter,
+                    plaintext)
 
     # -- the mirror ---------------------------------------------------------------------
 

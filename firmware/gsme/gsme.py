@@ -35,12 +35,12 @@ from firmware.core.gas import (
     TO_SERVER, GasData,
 )
 from firmware.core.hal import Battery, Clock, NonVolatileStore, Timer, Valve
+from firmware.core.responses import seal
 from firmware.core.security import Accepted
 from firmware.core.zse import (
     INVALID_VALUE, Handler, Request, ZclError, ZseServer, response, to_datetime, to_seconds,
 )
-from gbcs import crypto, gbz
-from gbcs.build import payload_key
+from gbcs import gbz
 from gbcs.node import Node
 
 WAKE = _dt.timedelta(minutes=30)
@@ -122,10 +122,8 @@ class Gsme(GbcsDevice):
         accepted = self._accepted
         if accepted is None or accepted.originator.ka is None:
             raise GsmeError("no requester key-agreement key to encrypt for")
-        key = payload_key(self.credentials.ka, accepted.originator.ka, originator=self.eui,
-                          originator_counter=accepted.originator_counter,
-                          recipient=accepted.originator.eui)
-        return crypto.encrypt(key, crypto.iv_for(self.eui), plaintext)
+        return seal(self.credentials, accepted.originator, accepted.originator_counter,
+                    plaintext)
 
     # -- future-dated commands ----------------------------------------------------------
 
