@@ -2,9 +2,10 @@
 compared with the RTDS responses.
 
 A case is one COMMAND file and the RESPONSE file of the same name. Each device kind
-(`device_types`: ESME, GSME, GPF, and the CHF when its firmware is there) runs the
-payload kinds it executes (DLMS for the ESME, GBZ for the gas devices); other cases are
-counted as skipped, saying why. The device a case goes to is the use case's one target
+(`device_types`: ESME, GSME, GPF, CHF) runs the payload kinds it executes (DLMS for the
+ESME, GBZ for the gas devices, both for the CHF, and the ASN.1 use cases every device
+shares: firmware.core.device DER_HANDLERS); other cases are counted as skipped, saying
+why. A new CHF lists the premises' HAN devices in its device log. The device a case goes to is the use case's one target
 device, or, for a use case several kinds execute (GSME or GPF reads), the kind of its
 recipient EUI (`eui_kinds`: what the use cases only one kind executes address to it).
 Each device carries the command's recipient EUI with keys made here; every command is
@@ -13,7 +14,8 @@ signature, which does not cover the MAC, stays). RTDS originator counters repeat
 folder to folder, so each folder runs on fresh devices (an ESME of the variant its case
 names (SINGLE, TWIN, POLYPHASE) or, when unnamed, the first variant that has every
 object the command addresses); commands go in counter order, a fresh device taking over
-when a counter is not above the last one. A GSME has metered three days of gas before
+when a counter is not above the last one or an earlier case replaced the originator's
+trust anchor (the RTDS cases are written against the first anchors). A GSME has metered three days of gas before
 RTDS time (so its logs hold entries) and a GPF has mirrored such a GSME. The alerts a
 case is expected to raise later (the folder's `<code>_<case>_ALERT_*` files, e.g. 8F66
 for a future-dated command) are checked after running the device's virtual clock to
@@ -47,7 +49,7 @@ from boards.simulator import Simulator
 from cryptography.hazmat.primitives import serialization
 from firmware.chf.device_log import LINK_KEY, LogEntry
 from firmware.core.credentials import DeviceCredentials, Role, TrustAnchor, TrustAnchors
-from firmware.core.device import GbcsDevice
+from firmware.core.device import DER_HANDLERS, GbcsDevice
 from firmware.core.zse import Fault
 from firmware.esme.cosem import FaultKey
 from firmware.esme.esme import Esme
@@ -65,7 +67,7 @@ from gbcs.errors import GbcsDecodeError, GbcsError
 from gbcs.keystore import DS, KA, KeyPair, Keystore
 from gbcs.message import DEFAULT_ACB, DecodedMessage, decode
 from gbcs.node import Node, encode
-from gbcs.usecases import DLMS, GBZ, UseCase, by_code
+from gbcs.usecases import ASN1, DLMS, GBZ, UseCase, by_code
 
 RTDS_TIME = _dt.datetime(2015, 1, 1, tzinfo=_dt.UTC)  # the RTDS responses' date-time
 RTDS_EPOCH = _dt.datetime(2000, 1, 1, tzinfo=_dt.UTC)  # ZCL times count from here
@@ -620,9 +622,9 @@ def _make_gpf(replay: Replay, eui: bytes, senders: set[bytes],
 def device_types() -> dict[str, DeviceType]:
     """The emulated device kinds; the CHF joins when its firmware is there."""
     types = {
-        "ESME": DeviceType("ESME", frozenset({DLMS}), _make_esme),
-        "GSME": DeviceType("GSME", frozenset({GBZ}), _make_gsme),
-        "GPF": DeviceType("GPF", frozenset({GBZ}), _make_gpf),
+        "ESME": DeviceType("ESME", frozenset({DLMS, ASN1}), _make_esme),
+        "GSME": DeviceType("GSME", frozenset({GBZ, ASN1}), _make_gsme),
+        "GPF": DeviceType("GPF", frozenset({GBZ, ASN1}), _make_gpf),
     }
     chf = _chf_class()
     if chf is None:
@@ -635,7 +637,7 @@ def device_types() -> dict[str, DeviceType]:
                   SqliteStore(), Simulator(RTDS_TIME, keep_trace=False))
         _install(hub, replay.premises)
         return hub
-    types["CHF"] = DeviceType("CHF", frozenset({DLMS, GBZ, "ASN.1"}), make_chf)
+    types["CHF"] = DeviceType("CHF", frozenset({DLMS, GBZ, ASN1}), make_chf)
     return types
 
 
@@ -685,6 +687,9 @@ def _why_skipped(uc: UseCase | None, message_code: int, kind: str | None,
                  kinds: dict[str, DeviceType]) -> str:
     if uc is None:
         return f"0x{message_code:04X} is no GBCS use case"
+    if kind is not None and kind in kinds and uc.payload in kinds[kind].payloads:
+        return (f"{uc.use_case}: the emulated {kind} does not execute this "
+                f"{uc.payload} use case yet")
     if kind is not None and kind in kinds:
         return (f"{uc.use_case}: the emulated {kind} executes "
                 f"{'/'.join(sorted(kinds[kind].payloads))} payloads, not {uc.payload}")
@@ -749,7 +754,8 @@ class Replay:
                 results[case.name] = CaseResult(case.name, SKIPPED, reason=(
                     f"{uc.use_case if uc else hex(h.message_code)}: sent over the HAN by "
                     f"device {h.originator.hex().upper()}, not by a remote party"))
-            elif kind not in self.kinds or uc.payload not in self.kinds[kind].payloads:
+            elif (kind not in self.kinds or uc.payload not in self.kinds[kind].payloads
+                  or (uc.payload == ASN1 and kind != "CHF" and uc.code not in DER_HANDLERS)):
                 results[case.name] = CaseResult(case.name, SKIPPED, reason=_why_skipped(
                     uc, h.message_code, kind, self.kinds))
             else:
@@ -761,7 +767,11 @@ class Replay:
             device: GbcsDevice | None = None
             for case in group:
                 h = case.message.header
-                if device is None or h.originator_counter <= device.store.highest(h.originator):
+                # RTDS cases are written against the device's first trust anchors: a case
+                # whose originator an earlier case replaced, or whose counter an earlier
+                # case passed, starts on a fresh device.
+                if device is None or h.originator_counter <= device.store.highest(
+                        h.originator) or not device.anchors.by_eui(h.originator):
                     device = self.kinds[kind].make(self, eui, senders, variant)
                 results[case.name] = self._run_case(device, case)
         return [results[c.name] for c in cases]
