@@ -1,14 +1,16 @@
 """`smetslab lab`: the embedded premises over the virtual HAN with the DCC. Two hours of
 virtual time write a capture tshark decodes (joins, CBKE, tunnels carrying GBCS, metering
 reads, zero malformed) and a WAN trace every message of which verifies with the keys
-the lab writes; the demo's steps change the meter as they say; bad options are errors
-naming the option, never tracebacks."""
+the lab writes; the demo's steps change the meter as they say; a gas read waits for the
+GSME's wake and the GPF answers from the sync the GSME sends over the HAN; bad options
+are errors naming the option, never tracebacks."""
 
 from __future__ import annotations
 
 import io
 import json
 import queue
+import random
 import re
 import shutil
 import subprocess
@@ -23,11 +25,15 @@ from rich.console import Console
 
 from boards.board import DEFAULT_PREMISES, load_premises
 from boards.nvm import SqliteStore
+from firmware.core.credentials import Role
+from firmware.core.gas import CURRENT_SUMMATION
+from firmware.gsme.gsme import WAKE as GSME_WAKE
 from gbcs import keystore as keystores
 from gbcs.message import decode
 from han.cbke.mmo import install_code_link_key
 from tools.cli import main
-from tools.lab import demo
+from tools.headend.duis import Element
+from tools.lab import demo, gas
 from tools.lab.premises import Lab
 from tools.lab.run import LabError, LabOptions, parse_duration, run
 from tools.lab.status import LINES, Status
@@ -283,3 +289,78 @@ def test_a_seed_gives_the_same_keys_and_the_state_folder_resumes(tmp_path, capsy
         assert store.highest(bytes.fromhex("02534CA000000002")) >= 2
     assert main(["lab", "--for", "1m", "--quiet", "--seed", "6", "--state", str(state)]) == 2
     assert "made with seed 5" in capsys.readouterr().err
+
+
+# -- the gas meter and the GPF -----------------------------------------------------------
+
+
+def _gas(lab: Lab) -> tuple[bytes, object]:
+    eui = next(iter(lab.gsmes))
+    return eui, lab.gsmes[eui].gsme
+
+
+def test_a_gas_read_is_held_by_the_chf_until_the_gsme_wakes_then_answered(lab):
+    eui, gsme = _gas(lab)
+    wan = lab.wan
+    exchange = wan.submit(Role.SUPPLIER, wan.request(
+        Role.SUPPLIER, eui, "4.1.1", Element("ReadInstantaneousImportRegisters")))
+    assert exchange.refused is None
+    node_eui = int.from_bytes(eui, "big")
+    assert len(lab.han.tunnels.queues[node_eui]) == 1          # queued at the hub
+    now = lab.sim.now()
+    wake = now.replace(minute=now.minute // 30 * 30, second=0, microsecond=0) + GSME_WAKE
+    lab.sim.run_until(wake - timedelta(seconds=1))   # the GSME wakes on the half hour
+    assert exchange.response is None and len(lab.han.tunnels.queues[node_eui]) == 1
+    result = demo._answered(lab, exchange, GSME_WAKE)
+    assert result.ok, result.detail
+    assert "GCS13a" in result.detail and not lab.han.tunnels.queues[node_eui]
+    assert exchange.response.response_datetime >= lab.gsme_woke[eui]
+    assert demo._summation(lab, exchange) == gsme.data.get(CURRENT_SUMMATION) > 0
+    # Through the demo's step too: held, then answered at the wake.
+    step = demo.read_gas_meter(lab)
+    assert step.ok, step.detail
+
+
+def test_the_gpf_answers_a_read_for_the_gsme_from_the_sync_it_got_over_the_han(lab):
+    eui, gsme = _gas(lab)
+    lab.sim.run_for(GSME_WAKE)                                  # one more wake and sync
+    assert lab.gpf.last_sync() == lab.gsme_woke[eui]
+    assert lab.gpf.data.get(CURRENT_SUMMATION) == gsme.data.get(CURRENT_SUMMATION) > 0
+    assert lab.han.chf.stats["gpf_sync_refused"] == 0
+    trace_before = lab.wan.trace.count
+    result = demo.read_gpf(lab)
+    assert result.ok, result.detail
+    # The GPF is in the hub: the read is answered without waiting for the GSME.
+    sent = [json.loads(line) for line in lab.trace_text.getvalue().splitlines()]
+    down, up = sent[trace_before:trace_before + 2]
+    assert (down["direction"], up["direction"]) == (DOWN, UP)
+    assert decode(bytes.fromhex(up["hex"]), verify=False).header.originator == lab.gpf.eui
+    assert datetime.fromisoformat(up["time"]) - datetime.fromisoformat(down["time"]) \
+        < timedelta(seconds=1)
+
+
+def test_a_sync_frame_from_a_device_that_is_not_a_gsme_is_refused(lab):
+    esme = lab.han.devices[next(iter(lab.esmes))]
+    before = lab.gpf.last_sync()
+    frame = gas.encode_sync({"at": 0, "attributes": {}, "logs": {}, "tap_off": []}, 1)
+    esme.node.send_data(0x0000, 1, gas.MIRROR_SYNC, frame)
+    lab.sim.run_for(timedelta(seconds=2))
+    assert lab.han.chf.stats["gpf_sync_refused"] == 1
+    assert lab.gpf.last_sync() == before
+
+
+def test_sync_frames_round_trip_and_bad_ones_name_the_field():
+    update = {"at": 1, "attributes": {"0702/0000": 5}, "logs": {"profile": [[0, b"\x01"]]},
+              "tap_off": []}
+    frame = gas.encode_sync(update, 7)
+    assert gas.decode_sync(frame) == update
+    cases = [(frame[:3], "header", 3), (b"\x11" + frame[1:], "frame control", 0),
+             (frame[:1] + b"\x00\x00" + frame[3:], "manufacturer code", 1),
+             (frame[:4] + b"\x01" + frame[5:], "command", 4),
+             (frame[:5] + b"not deflated", "payload", 5)]
+    for bad, field, offset in cases:
+        with pytest.raises(gas.SyncFrameError) as err:
+            gas.decode_sync(bad)
+        assert (err.value.field, err.value.offset) == (field, offset)
+    with pytest.raises(gas.SyncFrameError, match="payload"):
+        gas.encode_sync({"logs": {"x": [random.Random(0).randbytes(4000)]}}, 1)

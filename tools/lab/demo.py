@@ -3,8 +3,8 @@ the DCC, the WAN and the HAN, printing its result; exit 0 when every step succee
 
 Each step checks the effect, not only the answer (the balance after a top-up, the
 tariff the meter charges, the supply state). A step that needs what the lab does not
-have yet (GSME, GPF and PPMID firmware behind their HAN nodes; firmware images) is
-listed as not available rather than faked.
+have yet (PPMID firmware behind its HAN node; firmware images) is listed as not
+available rather than faked.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from datetime import timedelta
 from boards.board import Board, DeviceType
 from firmware.chf.device_log import INSTALL_CODE, LogEntry
 from firmware.core.credentials import Role
+from firmware.core.gas import CURRENT_SUMMATION
 from firmware.esme.engine import BUTTON_ENABLE, UNITS_PER_PENNY, SupplyState, make_utrn
+from firmware.gsme.gsme import WAKE as GSME_WAKE
 from gbcs.build import sign_grouping_header
 from gbcs.errors import GbcsError
 from gbcs.message import decode
@@ -38,8 +40,8 @@ TOP_UP_PENCE = 1000
 TARIFF_PENCE, STANDING_PENCE = 30, 60
 NOT_AVAILABLE = (
     "firmware update (11.1): no firmware images or OTA server in the lab yet",
-    "GSME, GPF and PPMID commands: their firmware is not in the lab yet (their HAN nodes "
-    "join, do CBKE and open tunnels)",
+    "PPMID commands: its firmware is not in the lab yet (its HAN node joins, does CBKE "
+    "and opens its tunnel)",
 )
 
 
@@ -242,6 +244,61 @@ def join_ihd(lab: Lab) -> Result:
                       f"{device.ihd.reads} reads of the ESME")
 
 
+def _summation(lab: Lab, exchange: Exchange) -> int | None:
+    """CurrentSummationDelivered (litres) in a gas read's response, as decoded."""
+    msg = decode(exchange.response.gbcs_payload, lab.pki.keystore(), lab.pki.acb.eui)
+    found = False
+    for node in msg.tree.walk():
+        if node.name == "attribute_id":
+            found = node.value == CURRENT_SUMMATION[1]
+        elif found and node.name == "value":
+            return node.value
+    return None
+
+
+def read_gas_meter(lab: Lab) -> Result:
+    """4.1.1 to the sleepy GSME: the CHF holds it until the meter wakes and GETs it; the
+    answer must come after that wake and carry the meter's consumption register."""
+    eui = next(iter(lab.gsmes))
+    gsme = lab.gsmes[eui].gsme
+    wan = lab.wan
+    sent = lab.sim.now()
+    request = wan.request(Role.SUPPLIER, eui, "4.1.1",
+                          Element("ReadInstantaneousImportRegisters"))
+    exchange = wan.submit(Role.SUPPLIER, request)
+    result = _answered(lab, exchange, GSME_WAKE + ANSWER_WAIT)
+    if not result.ok:
+        return result
+    answered = exchange.response.response_datetime
+    woke = lab.gsme_woke[eui]
+    litres = _summation(lab, exchange)
+    ok = sent < woke <= answered and litres == gsme.data.get(CURRENT_SUMMATION)
+    return Result(ok, f"{result.detail}; held by the CHF from {sent:%H:%M:%S} to the "
+                      f"meter's wake at {woke:%H:%M:%S}; {litres} l metered")
+
+
+def read_gpf(lab: Lab) -> Result:
+    """4.1.1 to the GPF: answered at once from its mirror, which the GSME's last sync
+    over the HAN filled (the same register as the meter's)."""
+    gpf = lab.gpf
+    if gpf is None:
+        return Result(False, "no GPF in the premises")
+    if not _wait(lab, lambda: gpf.last_sync() is not None, GSME_WAKE + ANSWER_WAIT):
+        return Result(False, "the GSME never synced the GPF")
+    gsme = next(iter(lab.gsmes.values())).gsme
+    wan = lab.wan
+    request = wan.request(Role.SUPPLIER, gpf.eui, "4.1.1",
+                          Element("ReadInstantaneousImportRegisters"))
+    exchange = wan.submit(Role.SUPPLIER, request)
+    result = _answered(lab, exchange)
+    if not result.ok:
+        return result
+    litres = _summation(lab, exchange)
+    return Result(litres == gsme.data.get(CURRENT_SUMMATION),
+                  f"{result.detail}; mirror synced {gpf.last_sync():%H:%M:%S}, {litres} l "
+                  "as the meter has")
+
+
 def future_dated_read(lab: Lab) -> Result:
     wan = lab.wan
     when = (lab.sim.now() + FUTURE).replace(microsecond=0)
@@ -270,6 +327,8 @@ STEPS: list[tuple[str, Callable[[Lab], Result]]] = [
     ("local enable at the meter (button A)", local_enable),
     ("join a second IHD by install code", join_ihd),
     ("future-dated read (4.1.1, 15 minutes ahead)", future_dated_read),
+    ("read the gas meter at its next wake (4.1.1, GCS13a)", read_gas_meter),
+    ("the GPF answers for the gas meter after a sync (4.1.1)", read_gpf),
 ]
 
 

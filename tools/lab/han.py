@@ -1,6 +1,8 @@
 """The premises' HAN on the virtual medium: the CHF forms the network and is trust centre,
 the devices join by install code one after another, each Type 1 device runs CBKE with the
-CHF and opens its GBCS tunnel, and the IHD reads the ESME's Metering cluster.
+CHF and opens its GBCS tunnel, and the IHD reads the ESME's Metering cluster. The sleepy
+GSME, when its firmware wakes it, sends its sync for the GPF (`tools.lab.gas`) and GETs
+the GBCS the hub queued for it.
 
 Bring-up is one device at a time, as an installer commissions a premises (the CHF's Key
 Establishment server takes one initiator at a time): join, then CBKE, then Match
@@ -16,6 +18,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from zigpy.zcl.foundation import Direction, GeneralCommand, Status
 
@@ -33,6 +36,7 @@ from han.zcl.errors import ZclDecodeError
 from han.zcl.frame import decode_frame, general_command
 from han.zcl.server import ClusterServer
 from tools.lab import esme as esme_attrs
+from tools.lab import gas
 from tools.lab.pki import CBKE_SUITE, LabPki
 
 METERING = 0x0702
@@ -40,7 +44,6 @@ ENDPOINT = 1
 CHF_SHORT = 0x0000
 RETRY = timedelta(seconds=30)
 IHD_READ_EVERY = timedelta(seconds=10)
-GSME_SYNC_EVERY = timedelta(minutes=30)
 STEP_WAIT = timedelta(seconds=5)
 IHD_ATTRIBUTES = [esme_attrs.CURRENT_SUMMATION_DELIVERED, esme_attrs.INSTANTANEOUS_DEMAND,
                   esme_attrs.CURRENT_DAY_CONSUMPTION_DELIVERED,
@@ -116,6 +119,9 @@ class Han:
             self.chf, self.chf_endpoint, {CBKE_SUITE: self.pki.zse[chf_board.eui]},
             randbytes=self.rng.randbytes)
         self.tunnels = TunnelServer(self.chf, self.chf_endpoint, self._from_device)
+        self.to_gpf: Callable[[bytes, dict[str, Any]], None] = lambda eui, update: None
+        self._sync_tsn = 0
+        self.chf_endpoint.server_clusters[gas.MIRROR_SYNC] = self._sync_in
         for board in self.premises.boards:
             if board.eui in self.pki.install_codes:
                 self._add(board)
@@ -250,9 +256,6 @@ class Han:
             self._retry(device, f"tunnel refused ({status.name})")
             return
         self.report("han", f"{device.board.name}: GBCS tunnel {device.tunnel.tunnel_id} open")
-        if device.board.type is DeviceType.GSME:
-            self.sim.schedule(lambda: self._gsme_sync(device), "lab gsme sync",
-                              after=GSME_SYNC_EVERY)
         self._ready(device)
 
     def _ready(self, device: HanDevice) -> None:
@@ -331,12 +334,40 @@ class Han:
             self.tunnels.put(node_eui, message)
         return True
 
-    def _gsme_sync(self, device: HanDevice) -> None:
-        """The GSME wakes every 30 minutes and pulls what the hub holds for it."""
-        if device.tunnel is not None and device.tunnel.tunnel_id is not None:
-            device.tunnel.get()
-        self.sim.schedule(lambda: self._gsme_sync(device), "lab gsme sync",
-                          after=GSME_SYNC_EVERY)
+    def gsme_wake(self, eui: bytes, update: dict[str, Any]) -> bool:
+        """The GSME is awake (every 30 minutes): it sends its data sync to the GPF in
+        the hub (`tools.lab.gas` frame) and GETs what the hub holds for it, one message
+        per GET while the hub says more remain. False when its tunnel is not open yet
+        (its registers reach the GPF with a later sync)."""
+        device = self.devices[eui]
+        if device.state != "ready" or device.tunnel is None or device.tunnel.tunnel_id is None:
+            return False
+        self._sync_tsn = (self._sync_tsn + 1) & 0xFF
+        try:
+            frame = gas.encode_sync(update, self._sync_tsn)
+        except gas.SyncFrameError as err:
+            self.report("error", f"{device.board.name}: sync not sent ({err})")
+        else:
+            device.node.send_data(CHF_SHORT, ENDPOINT, gas.MIRROR_SYNC, frame,
+                                  source_endpoint=ENDPOINT)
+        device.tunnel.get()
+        return True
+
+    def _sync_in(self, ind: ApsIndication) -> bytes | None:
+        """A GSME's sync at the hub: only APS-secured, from a GSME of the premises."""
+        eui = ind.source_ieee.to_bytes(8, "big") if ind.source_ieee is not None else None
+        device = self.devices.get(eui) if eui is not None else None
+        if device is None or device.board.type is not DeviceType.GSME or \
+                not ind.aps_secured:
+            self.chf.stats["gpf_sync_refused"] += 1
+            return None
+        try:
+            update = gas.decode_sync(ind.payload)
+        except gas.SyncFrameError as err:
+            self.report("error", f"{device.board.name}: {err}; dropped")
+            return None
+        self.to_gpf(eui, update)
+        return None
 
     def _to_device(self, device: HanDevice, message: bytes) -> None:
         if device.on_message is None:

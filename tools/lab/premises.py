@@ -1,9 +1,10 @@
 """Assembly of a lab premises from its board files: keys, one SQLite store per device,
 one simulator for all, the HAN, the devices' firmware and the DCC.
 
-Firmware the lab runs: the CHF (WAN side, device log, routing) and the ESME (DLMS
-device and metering engine). The GSME, GPF and PPMID join the HAN, do CBKE and open
-their tunnels, and report the GBCS they would have to handle.
+Firmware the lab runs: the CHF (WAN side, device log, routing), the GPF beside it in
+the hub, the ESME (DLMS device and metering engine) and the GSME (a sleepy device: at
+each 30-minute wake it syncs the GPF and pulls its queued commands). The PPMID joins the
+HAN, does CBKE and opens its tunnel, and reports the GBCS it would have to handle.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from typing import TextIO
 from boards.board import Board, BoardError, DeviceType, Premises
 from boards.nvm import MEMORY, SqliteStore
 from boards.simulator import Simulator
+from firmware.gpf.gpf import Gpf
 from tools.lab.esme import EsmeBoard, MeteringAttributes, build_esme
+from tools.lab.gas import GsmeBoard, build_gsme
 from tools.lab.han import Han, Report
 from tools.lab.hub import Hub
 from tools.lab.pki import LabPki, build_pki
@@ -61,10 +64,23 @@ class Lab:
             self.han.serve_metering(board.eui, MeteringAttributes(unit))
             self.han.devices[board.eui].on_message = \
                 lambda message, unit=unit: self._esme_receive(unit, message)
+        self.gsmes: dict[bytes, GsmeBoard] = {}
+        self.gsme_woke: dict[bytes, datetime] = {}   # each GSME's last wake
+        for board in premises.of_type(DeviceType.GSME):
+            gas = build_gsme(board, self.pki.devices[board.eui], anchors,
+                             self.stores[board.eui], self.sim)
+            self.gsmes[board.eui] = gas
+            gas.gsme.on_sync = lambda update, eui=board.eui: self._gsme_wake(eui, update)
+            self.han.devices[board.eui].on_message = \
+                lambda message, gas=gas: self._gsme_receive(gas, message)
+        gpf_board = next(iter(premises.of_type(DeviceType.GPF)), None)
+        self.gpf = None if gpf_board is None else Gpf(
+            self.pki.devices[gpf_board.eui], anchors, self.stores[gpf_board.eui], self.sim)
         chf, = premises.of_type(DeviceType.CHF)
         self.hub = Hub(chf, premises, self.pki.devices[chf.eui], anchors,
                        self.stores[chf.eui], self.sim, self.han, self.pki.install_codes,
-                       report)
+                       report, self.gpf)
+        self.han.to_gpf = self.hub.gsme_synced
         self.trace = Trace(trace)
         self.wan = Wan(self.sim, self.pki, premises,
                        state / DCC_DB if state is not None else MEMORY, report, self.trace)
@@ -89,6 +105,25 @@ class Lab:
 
     def _esme_receive(self, unit: EsmeBoard, message: bytes) -> None:
         answers = unit.esme.receive(message)
+        if not answers:
+            self.report("error", f"{unit.board.name}: command rejected or failed (see its "
+                                 "security and event logs)")
+        for answer in answers:
+            self.han.reply(unit.board.eui, answer)
+
+    def _gsme_wake(self, eui: bytes, update: dict) -> None:
+        """At each wake the GSME syncs the GPF, pulls its commands and sends the alerts
+        it raised while asleep."""
+        self.gsme_woke[eui] = self.sim.now()
+        if not self.han.gsme_wake(eui, update):
+            self.report("han", f"{self.gsmes[eui].board.name} woke before its tunnel was "
+                               "open; its registers reach the GPF at the next sync")
+            return
+        for alert in self.gsmes[eui].gsme.take_alerts():
+            self.han.reply(eui, alert)
+
+    def _gsme_receive(self, unit: GsmeBoard, message: bytes) -> None:
+        answers = unit.gsme.receive(message)
         if not answers:
             self.report("error", f"{unit.board.name}: command rejected or failed (see its "
                                  "security and event logs)")

@@ -90,6 +90,9 @@ class Status:
             if unit is not None:
                 supply = unit.engine.supply_state.name.lower()
                 credit = money(unit.engine.meter_balance)
+            gas = lab.gsmes.get(board.eui)
+            if gas is not None:
+                supply = "valve " + ("open" if gas.valve.open else "closed")
             if device is not None and device.ihd is not None:
                 screen = ihd_text(device.ihd)
             out.append((board.name, board.type.value, board.eui.hex().upper(), state,
@@ -116,7 +119,9 @@ class Status:
         for name, kind, eui, state, supply, credit, screen in self.rows():
             line = f"  {name:6} {kind:5} {eui} {state}"
             if supply:
-                line += f", supply {supply}, credit {credit}"
+                line += f", supply {supply}"
+            if credit:
+                line += f", credit {credit}"
             if screen:
                 line += f", screen: {screen}"
             lines.append(line)

@@ -91,11 +91,14 @@ class Wan:
     def _enrol(self) -> None:
         inventory = self.dcc.inventory
         chf, = self.premises.of_type(DeviceType.CHF)
+        # The GPF answers for the gas meter it mirrors: it goes by that meter's MPRN.
+        gas_mprn = next((b.mpxn for b in self.premises.of_type(DeviceType.GSME) if b.mpxn), "")
         for board in self.premises.boards:
             if inventory.device(board.eui) is None:
                 variant = _VARIANTS[board.variant.value] if board.variant else ""
-                inventory.add(Device(board.eui, board.type.value, COMMISSIONED,
-                                     board.mpxn or "", chf.eui, variant))
+                mpxn = board.mpxn or (gas_mprn if board.type is DeviceType.GPF else "")
+                inventory.add(Device(board.eui, board.type.value, COMMISSIONED, mpxn,
+                                     chf.eui, variant))
         for role, duis_role in USER_ROLES.items():
             party = self.pki.parties.get(role)
             if party is None:
