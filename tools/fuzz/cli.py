@@ -1,5 +1,7 @@
-"""The `fuzz` command: `fuzz codec [--seconds N] [--seed S] [--corpus DIR] [--json]` and
-`fuzz replay FILE...`, registered on the `smetslab` parser by `add_parser`."""
+"""The `fuzz` command: `fuzz codec [--seconds N] [--seed S] [--corpus DIR] [--json]`,
+`fuzz device` and `fuzz han` (the same options; `--corpus` is the RTDS folder for
+`device`, `han` has none) and `fuzz replay FILE...`, registered on the `smetslab` parser
+by `add_parser`."""
 
 from __future__ import annotations
 
@@ -13,8 +15,10 @@ from tools.fuzz.campaign import DEFAULT_FINDINGS
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add `fuzz` (with its `codec` and `replay` commands) to a CLI's subparsers."""
-    parser = subparsers.add_parser("fuzz", help="fuzz the codec; replay saved findings")
+    """Add `fuzz` (with its `codec`, `device`, `han` and `replay` commands) to a CLI's
+    subparsers."""
+    parser = subparsers.add_parser("fuzz", help="fuzz the codec, the devices, the HAN; "
+                                   "replay saved findings")
     sub = parser.add_subparsers(dest="fuzz_command", required=True)
 
     p = sub.add_parser("codec", help="mutated GBCS messages against the codec's invariants")
@@ -28,11 +32,32 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_codec)
 
+    p = sub.add_parser("device", help="malicious GBCS commands against the emulated "
+                       "ESME, GSME, GPF and CHF")
+    _common(p)
+    p.add_argument("--corpus", type=Path, help="RTDS folder of seed commands "
+                   "(default: the shared RTDS)")
+    p.set_defaults(func=cmd_device)
+
+    p = sub.add_parser("han", help="malformed 802.15.4/NWK/APS/ZCL frames and key "
+                       "establishment abuse against joined HAN nodes")
+    _common(p)
+    p.set_defaults(func=cmd_han)
+
     p = sub.add_parser("replay", help="re-run saved reproducers")
     p.add_argument("files", type=Path, nargs="+", metavar="FILE")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_replay)
     return parser
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    """The options every stateful campaign takes."""
+    p.add_argument("--seconds", type=_positive, default=60.0, help="campaign length")
+    p.add_argument("--seed", type=int, default=0, help="same seed, same inputs")
+    p.add_argument("--findings", type=Path, default=DEFAULT_FINDINGS,
+                   help=f"where reproducers are saved (default: ./{DEFAULT_FINDINGS})")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
 def _positive(text: str) -> float:
@@ -68,7 +93,38 @@ def cmd_codec(args: argparse.Namespace) -> int:
         except (CorpusError, OSError) as exc:  # the corpus or findings folder
             print(f"error: {exc}", file=sys.stderr)
             return 2
-    print(json.dumps(result) if args.json else report.text(result))
+    return _print(result, args.json)
+
+
+def cmd_device(args: argparse.Namespace) -> int:
+    """Exit status 1 when the campaign failed any input, 2 when it could not run."""
+    from tools.fuzz.device import DeviceFuzzError, run_device
+
+    if args.corpus is not None and not args.corpus.is_dir():
+        print(f"error: no RTDS folder {args.corpus}", file=sys.stderr)
+        return 2
+    try:
+        result = run_device(args.seconds, args.seed, args.corpus, findings_dir=args.findings)
+    except (DeviceFuzzError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return _print(result, args.json)
+
+
+def cmd_han(args: argparse.Namespace) -> int:
+    """Exit status 1 when the campaign failed any input, 2 when it could not run."""
+    from tools.fuzz.han import run_han
+
+    try:
+        result = run_han(args.seconds, args.seed, findings_dir=args.findings)
+    except OSError as exc:  # the findings folder
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return _print(result, args.json)
+
+
+def _print(result: dict, as_json: bool) -> int:
+    print(json.dumps(result) if as_json else report.text(result))
     return 1 if result["crashes"] or result["invariant_violations"] else 0
 
 
