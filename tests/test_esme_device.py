@@ -10,12 +10,15 @@ import pytest
 
 from boards.board import Board, DeviceType, LoadProfile, Variant as BoardVariant
 from boards.esme_board import EsmeBoard, build_esme
+from boards.nvm import SqliteStore
+from boards.simulator import Simulator
 from firmware.core.credentials import DeviceCredentials, Role, TrustAnchor, TrustAnchors
 from firmware.core.device import EVENT_LOG, SECURITY_LOG
+from firmware.esme.esme import Esme
 from firmware.esme.cosem_profile import to_seconds
 from firmware.esme.engine import (BUTTON_ENABLE, EmergencyCredit, PaymentMode,
                                   SupplyState, make_utrn)
-from firmware.esme.objects import obis
+from firmware.esme.objects import Variant, obis
 from gbcs import axdr, crypto, dlms
 from gbcs.axdr import axdr_value, data_node
 from gbcs.build import build_message
@@ -460,3 +463,24 @@ def test_kill_and_restart_keeps_engine_and_cosem_state(keys, tmp_path):
     assert second.esme.receive(second.command(dlms.get_request(
         [(3, obis("1-0:1.8.0"), 2)], 1), ECS17B)) == []
     second.board.close()
+
+
+def test_a_meter_resumed_after_a_long_gap_starts_and_alerts(tmp_path):
+    """Restarting from a store whose meter last ran weeks ago: the engine measures the
+    gap (and may raise alerts) while the Esme is still being built."""
+    t0 = _dt.datetime(2026, 1, 1, tzinfo=_dt.UTC)
+    supplier = crypto.generate_private_key()
+    anchors = TrustAnchors()
+    anchors.set(TrustAnchor(Role.SUPPLIER, bytes.fromhex("90B3D51F30010000"),
+                            supplier.public_key(), supplier.public_key()))
+    credentials = DeviceCredentials(bytes.fromhex("00DB1234567890A0"),
+                                    crypto.generate_private_key(),
+                                    crypto.generate_private_key())
+    store, sim = SqliteStore(tmp_path / "esme.db"), Simulator(t0)
+    Esme(credentials, anchors, store, sim, Variant.SINGLE_ELEMENT)
+    sim.run_until(t0 + _dt.timedelta(days=2))
+    store.close()
+    resumed_at = t0 + _dt.timedelta(days=40)
+    meter = Esme(credentials, anchors, SqliteStore(tmp_path / "esme.db"),
+                 Simulator(resumed_at), Variant.SINGLE_ELEMENT)
+    assert meter.now() == resumed_at

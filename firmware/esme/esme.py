@@ -126,7 +126,11 @@ class Esme(GbcsDevice):
     # -- Context ------------------------------------------------------------------------
 
     def now(self) -> _dt.datetime:
-        return self.engine.now
+        """The meter's clock: the engine's once built (it may be adjusted by command);
+        the board's while the engine is being built (it can raise alerts then, when it
+        resumes after a gap)."""
+        engine = getattr(self, "engine", None)
+        return self.clock.now() if engine is None else engine.now
 
     def board_now(self) -> _dt.datetime:
         return self.clock.now()
