@@ -148,6 +148,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from tools.bench import esme as bench
 
         result = bench.run()
+    elif args.target == "fleet":
+        from tools.bench import fleet as bench
+
+        if args.premises < 1 or args.requests < 1:
+            print("bench fleet: --premises and --requests must be at least 1",
+                  file=sys.stderr)
+            return 2
+        result = bench.run(args.premises, args.requests)
     else:
         from tools.bench import cbke as bench
 
@@ -205,6 +213,30 @@ def cmd_lab(args: argparse.Namespace) -> int:
         keystore=Path(args.keystore) if args.keystore else None))
 
 
+def cmd_debug(args: argparse.Namespace) -> int:
+    from tools.debug import console
+
+    premises = Path(args.premises) if args.premises else None
+    state = Path(args.state) if args.state else None
+    if args.script:
+        return console.run_script(Path(args.script), premises, state)
+    return console.interactive(premises, state)
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    import time
+
+    from tools.debug import client
+
+    fields = dict(f.partition("=")[::2] for f in args.fields)
+    target = client.Target(args.user, args.device, args.counter or time.time_ns() // 1000)
+    try:
+        return client.send(args.url, args.srv, fields, target)
+    except client.ClientError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smetslab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -230,7 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_sign)
 
     p = sub.add_parser("bench", help="benchmarks, reported against a same-run baseline")
-    p.add_argument("target", choices=["codec", "cbke", "esme"])
+    p.add_argument("target", choices=["codec", "cbke", "esme", "fleet"])
+    p.add_argument("--premises", type=int, default=1000, help="fleet: premises in memory")
+    p.add_argument("--requests", type=int, default=2000, help="fleet: service requests")
     p.add_argument("--json", action="store_true")
     p.add_argument("--rtds", help="RTDS folder (default: ../shared beside the project)")
     p.add_argument("--keystore", help="RTDS key store folder")
@@ -268,6 +302,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keystore", metavar="FILE", help="ZAZ1 key store JSON: use its remote "
                    "parties instead of a generated test PKI")
     p.set_defaults(func=cmd_lab)
+
+    p = sub.add_parser("debug", help="step through the premises in virtual time: "
+                       "breakpoints, state, service requests, stimuli")
+    p.add_argument("--script", metavar="FILE", help="run these commands (one a line) and "
+                   "exit, non-zero at the first that fails")
+    p.add_argument("--premises", metavar="FILE", help="premises file (default: embedded)")
+    p.add_argument("--state", metavar="DIR", help="keep the devices' stores here, to resume")
+    p.set_defaults(func=cmd_debug)
+
+    p = sub.add_parser("send", help="send a service request to a running lab's DCC API "
+                       "as a DCC User and print the answer as a tree")
+    p.add_argument("srv", metavar="SRV", help="service reference variant, e.g. 4.1.1")
+    p.add_argument("fields", nargs="*", metavar="FIELD=VALUE")
+    p.add_argument("--url", default="http://127.0.0.1:8080", help="the lab's DCC API")
+    p.add_argument("--user", required=True, help="the DCC User's EUI (90-B3-...)")
+    p.add_argument("--device", required=True, help="the target device's EUI")
+    p.add_argument("--counter", type=int, help="request counter (default: from the time)")
+    p.set_defaults(func=cmd_send)
 
     from tools.fuzz import add_parser as add_fuzz
 

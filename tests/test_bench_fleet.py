@@ -1,0 +1,79 @@
+"""`smetslab bench fleet`: a tiny fleet whose requests go end to end with full crypto
+(ACB MAC checked by the ESME, anti-replay, response MAC checked by the User)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from firmware.core.device import SECURITY_LOG
+from gbcs.content import CRA_RESPONSE
+from gbcs.message import VALID, decode
+from tools.bench import fleet as bench
+from tools.cli import main
+
+
+@pytest.fixture(scope="module")
+def fleet() -> bench.Fleet:
+    return bench.build(3)
+
+
+def test_every_premises_answers_with_a_verified_response(fleet):
+    assert len(fleet.premises) == 3
+    for _ in range(2):
+        for esme in fleet.premises:
+            command, response = fleet.send(esme)
+            msg = decode(response, fleet.user_keys, acb=fleet.pki.acb.eui)
+            assert msg.header.cra == CRA_RESPONSE and msg.mac == VALID
+            assert msg.header.originator == esme
+            assert decode(command, verify=False).header.recipient == esme
+    assert not fleet.responses
+
+
+def test_a_replayed_command_is_refused_and_changes_nothing_but_the_log(fleet):
+    esme = next(iter(fleet.premises))
+    premises = fleet.premises[esme]
+    command, _ = fleet.send(esme)
+    logged = len(premises.esme.store.entries(SECURITY_LOG))
+    assert premises.esme.receive(command) == []
+    assert len(premises.esme.store.entries(SECURITY_LOG)) == logged + 1
+    fleet.send(esme)                       # the next counter still goes through
+
+
+def test_a_command_with_a_broken_mac_is_refused(fleet):
+    esme = next(iter(fleet.premises))
+    premises = fleet.premises[esme]
+    request = fleet.request(esme)
+    sent: list[bytes] = []
+    wan, fleet.dcc.wan = fleet.dcc.wan, lambda recipient, message: sent.append(message)
+    try:
+        fleet.dcc.submit(request, fleet.supplier)
+    finally:
+        fleet.dcc.wan = wan
+    tampered = sent[0][:-1] + bytes([sent[0][-1] ^ 1])
+    assert premises.chf.deliver(tampered) == [] and not fleet.responses
+    assert premises.esme.receive(tampered) == []
+    assert premises.esme.receive(sent[0])     # the untouched command is accepted
+
+
+def test_run_reports_its_figures_and_goals():
+    result = bench.run(premises=3, requests=6)
+    assert result["premises"] == 3 and result["requests"] == 6
+    assert result["requests_per_s"] > 0 and result["baseline_ms_per_request"] > 0
+    assert result["bytes_per_premises"] >= 0
+    assert result["meets_goal"] == (result["meets_rate_goal"] and result["meets_memory_goal"])
+    assert "MISSES" in bench.report(result) or "meets the goal" in bench.report(result)
+
+
+def test_bad_counts_are_refused():
+    with pytest.raises(ValueError):
+        bench.run(premises=0)
+    assert main(["bench", "fleet", "--premises", "0"]) == 2
+
+
+def test_cli_json(capsys):
+    rc = main(["bench", "fleet", "--premises", "2", "--requests", "4", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert rc == (0 if result["meets_goal"] else 1)
+    assert result["premises"] == 2 and result["requests"] == 4
