@@ -24,7 +24,6 @@ from boards.nvm import SqliteStore
 from boards.peripherals import PeripheralError
 from boards.simulator import RunResult, SimulatorError
 from firmware.esme.engine import LoadModel, MeterEngine
-from firmware.esme.engine.metrology import MeasuringElement
 from gbcs.errors import GbcsError
 from gbcs.message import decode
 from tools.debug import service, state
@@ -309,14 +308,9 @@ class Session:
 def set_load(unit: EsmeBoard, kw: float) -> None:
     """From now on the ESME measures a constant `kw`: what it measured so far is
     committed first, so the change takes effect at this instant."""
-    engine = unit.engine
-    engine.refresh()
     profile = LoadProfile((kw,))
     unit.load = profile
-    # MeterEngine has no public way to change what it measures yet (see the report).
-    engine._element = MeasuringElement(LoadModel(profile, daily_periodic=True, peak_kw=kw))
-    engine._derive()
-    engine._schedule_tick()
+    unit.engine.set_load(LoadModel(profile, daily_periodic=True, peak_kw=kw))
 
 
 def _count(args: list[str], usage: str) -> int:

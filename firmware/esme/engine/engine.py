@@ -152,6 +152,15 @@ class MeterEngine(SupplyQuality):
         self._advance(self._now_s())
         self._flush()
 
+    def set_load(self, load: LoadModel) -> None:
+        """Measure `load` from now on (a lab or debugger changing what is connected):
+        what was measured so far is taken first, so the change applies at this instant."""
+        self.refresh()
+        self._element = MeasuringElement(load)
+        self._derive()
+        self._schedule_tick()
+        self._schedule_load_limit()
+
     @property
     def now(self) -> datetime:
         """The meter's clock (the board clock plus the synchronisation offset)."""
