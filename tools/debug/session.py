@@ -18,18 +18,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from boards.board import (DEFAULT_PREMISES, BoardError, DeviceType, LoadProfile, Premises,
-                          load_premises)
-from boards.nvm import SqliteStore
+from boards.board import DEFAULT_PREMISES, BoardError, LoadProfile, Premises, load_premises
 from boards.peripherals import PeripheralError
 from boards.simulator import RunResult, SimulatorError
-from firmware.esme.engine import LoadModel, MeterEngine
+from firmware.esme.engine import LoadModel
 from gbcs.errors import GbcsError
 from gbcs.message import decode
 from tools.debug import service, state
 from tools.lab.esme import EsmeBoard
-from tools.lab.premises import Lab, store_name
-from tools.lab.run import STATE_FILE, LabError, parse_duration
+from tools.lab.premises import Lab
+from tools.lab.run import (STATE_FILE, LabError, parse_duration, resume_point,
+                           save_state)
 
 START = datetime(2026, 1, 1, tzinfo=UTC)   # a fresh session's virtual start
 BRING_UP_LIMIT = timedelta(minutes=5)
@@ -111,24 +110,14 @@ class Session:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             return seed, START
         try:
-            obj = json.loads(saved.read_text())
-            seed, stopped = int(obj["seed"]), datetime.fromisoformat(obj["virtual_time"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise DebugError(f"{saved}: not a lab state file ({exc})") from None
-        committed = []
-        for board in premises.of_type(DeviceType.ESME):
-            path = self.state_dir / store_name(board)
-            if path.exists():
-                with SqliteStore(path) as store:
-                    committed.append(MeterEngine.committed_time(store))
-        committed = [t for t in committed if t is not None]
-        return seed, min(committed) if committed else stopped
+            return resume_point(saved, premises)
+        except LabError as exc:
+            raise DebugError(str(exc)) from None
 
     def close(self) -> None:
         """Save where the premises stopped (with --state) and close its stores."""
         if self.state_dir is not None:
-            (self.state_dir / STATE_FILE).write_text(json.dumps(
-                {"seed": self.seed, "virtual_time": self.lab.sim.now().isoformat()}))
+            save_state(self.state_dir, self.seed, self.lab.sim.now())
         self.lab.close()
 
     def _now(self) -> str:

@@ -76,20 +76,27 @@ def _seed_and_start(options: LabOptions, premises: Premises) -> tuple[int, datet
     if not saved_file.exists():
         options.state.mkdir(parents=True, exist_ok=True)
         seed = options.seed or 0
-        _save_state(options.state, seed, now)
+        save_state(options.state, seed, now)
         return seed, now
+    seed, start = resume_point(saved_file, premises)
+    if options.seed is not None and options.seed != seed:
+        raise LabError(f"--seed {options.seed}: the premises in {options.state} was made "
+                       f"with seed {seed}")
+    return seed, start
+
+
+def resume_point(saved_file: Path, premises: Premises) -> tuple[int, datetime]:
+    """The seed and the time a saved premises resumes at: where its meters last
+    committed (as a meter carries on after a power cut), else where it stopped."""
     try:
         saved = json.loads(saved_file.read_text())
         seed = int(saved["seed"])
         stopped = datetime.fromisoformat(saved["virtual_time"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise LabError(f"{saved_file}: not a lab state file ({exc})") from None
-    if options.seed is not None and options.seed != seed:
-        raise LabError(f"--seed {options.seed}: the premises in {options.state} was made "
-                       f"with seed {seed}")
     committed = []
     for board in premises.of_type(DeviceType.ESME):
-        path = options.state / store_name(board)
+        path = saved_file.parent / store_name(board)
         if path.exists():
             with SqliteStore(path) as store:
                 committed.append(MeterEngine.committed_time(store))
@@ -97,7 +104,8 @@ def _seed_and_start(options: LabOptions, premises: Premises) -> tuple[int, datet
     return seed, min(committed) if committed else stopped
 
 
-def _save_state(folder: Path, seed: int, virtual_time: datetime) -> None:
+def save_state(folder: Path, seed: int, virtual_time: datetime) -> None:
+    """Record a premises' seed and where it stopped, for `resume_point`."""
     (folder / STATE_FILE).write_text(json.dumps({"seed": seed,
                                                  "virtual_time": virtual_time.isoformat()}))
 
@@ -144,7 +152,7 @@ def run(options: LabOptions, stop: threading.Event | None = None) -> int:
             return 2
         _write_keys(lab, options)
         if options.state is not None:
-            _save_state(options.state, seed, lab.sim.now())
+            save_state(options.state, seed, lab.sim.now())
         status.say(status.summary())
         return code
 
