@@ -17,7 +17,11 @@ from tools.fuzz.__main__ import main
 from tools.fuzz.campaign import run
 from gbcs.message import decode
 from gbcs.usecases import by_code
-from tools.fuzz.device import CREDIT_USE_CASES, FLOOD_FROM, DeviceTarget
+from firmware.core.gbt_inbox import MAX_BLOCKS, MAX_OPEN_TRANSFERS, GbtInbox
+from gbcs.gbt import gbt_block_message
+from tools.fuzz.device import (
+    CLOCK_FROM, CREDIT_USE_CASES, FLOOD_FROM, GBT_FROM, GBT_SHUFFLED, DeviceTarget,
+)
 from tools.fuzz.han import (
     METERING, HanTarget, Premises, frames_of, join_frames, serve_hub,
 )
@@ -102,7 +106,7 @@ def test_each_input_starts_from_the_snapshot_and_a_flood_is_refused_after_the_fi
     flood = device.execute(seed[:1] + bytes((FLOOD_FROM | 3,)) + seed[2:])
     assert len(flood.sent) == 5 and flood.sent[0][1]
     assert [a for _, a in flood.sent[1:]] == [[]] * 4
-    assert flood.logged.count("security:replayed") == 4
+    assert flood.logged.count(f"{flood.kind}:security:replayed") == 4
     assert device.check(seed, flood) is None
 
 
@@ -111,7 +115,7 @@ def test_a_wrong_mac_is_refused_without_a_state_change(device):
     broken = seed[:-1] + bytes((seed[-1] ^ 0x01,))  # the last byte is the MAC's
     result = device.execute(broken)
     assert result.sent[0][1] == [] and result.before == result.after
-    assert result.logged and result.logged[0].startswith("security:")
+    assert result.logged and result.logged[0].startswith(f"{result.kind}:security:")
     assert device.check(broken, result) is None
 
 
@@ -192,3 +196,56 @@ def test_registers_never_move_and_credit_only_under_a_credit_command(device):
     name = by_code(decode(data[2:], verify=False).header.message_code).name
     violation = device.check(data, replace(result, conserved_after=moved))
     assert (violation is None) == bool(CREDIT_USE_CASES.search(name))
+
+
+def test_a_command_in_gbt_blocks_is_put_together_and_answered_as_a_whole(device):
+    seed = next(d for d in device.seeds(Random(8)) if d[1] == 0 and device.execute(d).sent[0][1]
+                and len(d) > 80)
+    whole = device.execute(seed)
+    for mode in (GBT_FROM, GBT_FROM | GBT_SHUFFLED | 1):
+        data = seed[:1] + bytes((mode,)) + seed[2:]
+        result = device.execute(data)
+        assert [_codes(a) for _, a in result.sent] == [_codes(a) for _, a in whole.sent]
+        assert result.after == whole.after
+        assert device.check(data, result) is None
+
+
+def _codes(answers: list[bytes]) -> list[tuple[int, int]]:
+    return [(h.cra, h.message_code) for h in (decode(a, verify=False).header for a in answers)]
+
+
+def test_the_gbt_inbox_drops_what_it_cannot_take_and_logs_it():
+    eui, other = bytes.fromhex("00DB1234567890A0"), bytes.fromhex("00DB1234567890A1")
+    logged: list[tuple[str, tuple | None]] = []
+    inbox = GbtInbox(eui, lambda reason, detail, key: logged.append((reason, key)))
+
+    def block(n: int, counter: int = 5, last: bool = False, data: bytes = b"x" * 64,
+              recipient: bytes = eui) -> bytes:
+        return gbt_block_message(cra=1, originator_counter=counter, originator=other,
+                                 recipient=recipient, message_code=0x0001, block_number=n,
+                                 data=data, last=last)
+
+    assert inbox.add(block(1)) is None and inbox.add(block(2, last=True)) == b"x" * 128
+    assert inbox.add(b"\xdd\x09\x00") is None and logged[-1][0] == "gbt_malformed"
+    assert inbox.add(block(1, recipient=other)) is None and len(logged) == 1  # not ours
+    assert inbox.add(block(MAX_BLOCKS + 1, counter=6)) is None
+    assert logged[-1] == ("gbt_oversized", (other, eui, 6))
+    for counter in range(10, 10 + MAX_OPEN_TRANSFERS + 1):
+        inbox.add(block(1, counter=counter))
+    assert logged[-1] == ("gbt_abandoned", (other, eui, 10))
+    inbox.add(block(3, counter=11, last=True))
+    assert inbox.add(block(4, counter=11)) is None and logged[-1][0] == "gbt_inconsistent"
+
+
+def test_a_clock_run_is_compared_with_a_twin_run_without_the_message(device):
+    seed = next(d for d in device.seeds(Random(9)) if d[1] == 0 and device.execute(d).sent[0][1]
+                and device.execute(d).kind == "ESME")
+    broken = seed[:1] + bytes((CLOCK_FROM | 7,)) + seed[2:-1] + bytes((seed[-1] ^ 1,))
+    result = device.execute(broken)
+    assert result.sent[0][1] == [] and result.before == result.after
+    esme = next(s for s in device.subjects if s.kind == "ESME")
+    assert result.after["ESME"] != esme.digest          # 128 hours moved the meter on
+    assert device.check(broken, result) is None
+    accepted = device.execute(seed[:1] + bytes((CLOCK_FROM | 7,)) + seed[2:])
+    assert accepted.sent[0][1] and device.check(seed, accepted) is None
+    assert all(decode(a, verify=False).header.cra == 3 for a in accepted.alerts)

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from firmware.core import credentials_ops, firmware_image, join
 from firmware.core.credentials import DeviceCredentials, TrustAnchor, TrustAnchors
 from firmware.core.future_dated import FutureDated
+from firmware.core.gbt_inbox import GbtInbox, TransferKey, is_gbt
 from firmware.core.hal import Clock, NonVolatileStore
 from firmware.core.responses import alert, respond
 from firmware.core.security import Accepted, Rejected, check_command
@@ -80,6 +81,7 @@ class GbcsDevice(ABC):
         store.declare_log(EVENT_LOG, LOG_CAPACITY)
         self.trust = TrustStore(store, anchors)
         self.future = FutureDated(store, clock, anchors, self._run_future)
+        self.gbt = GbtInbox(self.credentials.eui, self._log_gbt)
 
     @property
     def eui(self) -> bytes:
@@ -91,7 +93,12 @@ class GbcsDevice(ABC):
 
     def receive(self, data: bytes) -> list[bytes]:
         """The messages the device sends in answer to `data`: [Response, alerts...], or
-        [] for a rejected command."""
+        [] for a rejected command. GBT blocks wait in `gbt` until their message is whole."""
+        if is_gbt(data):
+            whole = self.gbt.add(data)
+            if whole is None:
+                return []
+            data = whole
         verdict = check_command(data, self.credentials, self.anchors, self.store)
         if isinstance(verdict, Rejected):
             self._log_rejected(verdict)
@@ -159,6 +166,12 @@ class GbcsDevice(ABC):
         """The alerts queued since the last call (e.g. raised by a timer)."""
         out, self._alerts = self._alerts, []
         return out
+
+    def _log_gbt(self, reason: str, detail: str, transfer: TransferKey | None) -> None:
+        originator, _, counter = transfer if transfer is not None else (None, None, None)
+        self.store.append(SECURITY_LOG, {
+            "at": self.now().isoformat(), "reason": reason, "detail": detail,
+            "event_code": None, "originator": originator, "originator_counter": counter})
 
     def _log_rejected(self, verdict: Rejected) -> None:
         if verdict.event_code is None:

@@ -1,39 +1,54 @@
 """`smetslab fuzz device`: mutated and malicious GBCS commands against the emulated
-ESME, GSME, GPF and CHF, through the command pipeline every device shares
-(`GbcsDevice.receive`).
+ESME, GSME, GPF and CHF, sent over the WAN to the comms hub as the DCC sends them: the
+CHF answers its own, hands the GPF's over inside the hub and routes the rest by
+recipient (and device log) to the device's command pipeline (`GbcsDevice.receive`).
 
-An input is `device index, flood byte, GBCS message`: the index picks the device type
-(modulo how many there are), the flood byte how many times the message is sent in a row
-(once, unless it is 0xF0 or more: then 2 to 9 times, so replays of an accepted command
-are tried), the message is what is sent. Seeds are the RTDS commands of each type,
-re-MAC'd for the emulated device (as `tools.conformance` replays them); mutants are
-field-level edits through the codec's model (counters, codes, dates, lengths, nested
-payloads, octets: wrong signer, wrong recipient, stale counters, out-of-range values,
-future dates) that are re-MAC'd half of the time so they get past the MAC check, and
-byte-level edits that are not (wrong MAC, oversized or broken GBT, junk).
+An input is `device index, mode byte, GBCS message`: the index picks the device type
+(modulo how many there are); the mode byte says how the message is sent:
+- below 0xE0: once;
+- 0xE0-0xEF: cut into GBT blocks of 2**(4 + (mode & 7)) bytes, which the device puts
+  back together (0xE8 and up: the blocks in reverse order, the last one twice);
+- 0xF0-0xF7: 2 + (mode & 7) times in a row (replays of an accepted command);
+- 0xF8-0xFF: once, then the device's clock runs 2**(mode & 7) hours (future-dated
+  commands fire, credit and timers move): compared with a twin run of the same hours
+  without the message.
+Seeds are the RTDS commands of each type, re-MAC'd for the emulated device (as
+`tools.conformance` replays them); mutants are field-level edits through the codec's
+model (counters, codes, dates, lengths, nested payloads, octets: wrong signer, wrong
+recipient, stale counters, out-of-range values, future dates) that are re-MAC'd half of
+the time so they get past the MAC check, and byte-level edits that are not (wrong MAC,
+oversized or broken GBT, junk).
 
-Every input runs from the device's snapshot (its SQLite store restored, its in-memory
-keys, anchors and timers reloaded from it), so a finding replays alone. Invariants:
-- nothing escapes `receive` (the runner counts an exception as a crash);
-- a message that gets no Response changes no state but the logs (a digest of the
-  store's key-value cells and anti-replay counters is the same before and after);
+Every input runs from the devices' snapshots (stores restored, in-memory keys, anchors
+and timers reloaded from them), so a finding replays alone. Invariants:
+- nothing escapes the hub or a device (the runner counts an exception as a crash);
+- a message that gets no Response changes no state but the logs, in any device (a
+  digest of each store's key-value cells and anti-replay counters equals the one before,
+  or the twin run's when the clock ran);
 - originator counters never go backwards, and a Response means the command's counter is
   now its originator's highest;
 - an answer is a Response (CRA 2) to the command's message code under the command's
-  counter, sent by the device, before any alerts.
+  counter, sent by the device, before any alerts; what the device sends while its clock
+  runs is its own alerts;
+- registers never move and credit only under a command that may move it (against the
+  twin run when the clock ran).
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from random import Random
 from typing import Hashable, Iterator, Sequence
 
 from boards.nvm import SqliteStore, encode_value
 from firmware.core.device import EVENT_LOG, SECURITY_LOG, GbcsDevice
-from gbcs.errors import GbcsDecodeError, GbcsError
+from gbcs import gbt
+from gbcs.errors import GbcsDecodeError, GbcsEncodeError, GbcsError
 from gbcs.keystore import Keystore
 from gbcs.message import DecodedMessage, decode
 from gbcs.usecases import by_code
@@ -43,10 +58,10 @@ from tools.fuzz import corpus as corpora
 from tools.fuzz.codec import CodecTarget, _tree, write_opened
 from tools.fuzz.target import Violation, register
 
-import json
-import re
-
-FLOOD_FROM = 0xF0  # flood bytes from here send the message 2 + (byte & 7) times
+GBT_FROM, GBT_SHUFFLED = 0xE0, 0x08  # mode bytes 0xE0-0xEF: sent as GBT blocks
+FLOOD_FROM = 0xF0  # mode bytes 0xF0-0xF7 send the message 2 + (byte & 7) times
+CLOCK_FROM = 0xF8  # mode bytes 0xF8-0xFF: once, then 2**(byte & 7) hours of clock
+CRA_ALERT = 3
 REMAC_SHARE = 0.5  # of field-level mutants re-MAC'd for the device
 CRA_RESPONSE = 2
 # No time passes while an input runs, so no command may move an energy or volume
@@ -73,36 +88,42 @@ class Subject:
 
     def __post_init__(self) -> None:
         self.snapshot = self.store.snapshot()
+        self.digest = _digest(self.store)
         self.clock = self.device.clock.snapshot()
         engine = getattr(self.device, "engine", None)  # the ESME's metering engine
         self.engine = engine.snapshot() if engine is not None else None
 
     def reset(self) -> None:
         """Back to the snapshot: the virtual clock and its timers, the store, the
-        metering engine's volatile state, and what the device keeps in memory of its
-        store (keys, anchors, future-dated timers)."""
+        metering engine's volatile state, open GBT transfers, and what the device
+        keeps in memory of its store (keys, anchors, future-dated timers)."""
         self.device.clock.restore(self.clock)
         self.store.restore(self.snapshot)
         if self.engine is not None:
             self.device.engine.restore(self.engine)
         self.device.take_alerts()
+        self.device.gbt.clear()
         self.device._reload()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Result:
-    """What one input did: the device type, the answers, the state digests and counters
-    before and after, and the last log entries the input made."""
+    """What one input did: the device type, the answers to each message sent, the
+    alerts sent while the clock ran, and per device touched (by type) the state digests
+    and counters before and after (or of the twin run), the conserved figures and the
+    log entries the input made."""
 
     kind: str
-    sent: list[tuple[bytes, list[bytes]]]  # (message, answers) per send
-    before: str
-    after: str
+    sent: list[tuple[bytes, list[bytes]]]  # (whole message, answers) per send
+    before: dict[str, str]
+    after: dict[str, str]
     counters_before: dict[bytes, int]
     counters_after: dict[bytes, int]
     logged: tuple[str, ...]
     conserved_before: dict[str, object]
     conserved_after: dict[str, object]
+    alerts: list[bytes] = field(default_factory=list)
+    eui: bytes = b""
 
 
 class DeviceTarget:
@@ -121,6 +142,7 @@ class DeviceTarget:
             raise DeviceFuzzError(f"cannot set up the device campaign: {err}") from None
         self.replay = conformance.Replay(self.parties)
         self.subjects = self._build(cases)
+        self._touched = {s.kind for s in self.subjects}  # reset before the first input
         if not self.subjects:
             raise DeviceFuzzError(f"{rtds}: no RTDS command for any emulated device")
 
@@ -167,8 +189,8 @@ class DeviceTarget:
         rng.shuffle(inputs)
         for data in inputs:
             yield data
-            if rng.random() < 0.1:  # the same command flooded: replays after acceptance
-                yield data[:1] + bytes((FLOOD_FROM | rng.randrange(8),)) + data[2:]
+            if rng.random() < 0.15:  # the same command flooded, in GBT, or run in time
+                yield data[:1] + bytes((_mode(rng),)) + data[2:]
 
     def mutate(self, data: bytes, rng: Random, pool: Sequence[bytes]) -> bytes:
         """A field-level mutant (re-MAC'd half of the time), else byte-level ones; now
@@ -177,8 +199,8 @@ class DeviceTarget:
         roll = rng.random()
         if roll < 0.05:
             return bytes((rng.randrange(len(self.subjects)), head[1])) + message
-        if roll < 0.08:
-            return bytes((head[0], rng.choice((0, FLOOD_FROM | rng.randrange(8))))) + message
+        if roll < 0.1:
+            return bytes((head[0], _mode(rng))) + message
         out = None
         if rng.random() < 0.7:
             tree = _tree(message)
@@ -194,18 +216,28 @@ class DeviceTarget:
         return head + out
 
     def execute(self, data: bytes) -> Result:
-        subject = self._subject(data)
-        subject.reset()
-        store, device = subject.store, subject.device
-        parties = sorted(self.parties.roles)
-        before, counters_before = _digest(store), _counters(store, parties)
-        conserved = _conserved(store)
-        logs_before = {log: _last_seq(store, log) for log in (SECURITY_LOG, EVENT_LOG)}
+        """Send the input through the hub; counters, conserved figures and alerts are
+        the addressed device's (the picked one when the recipient is none of them)."""
+        mode = data[1] if len(data) > 1 else 0
         message = data[2:]
-        sent = [(message, device.receive(message)) for _ in range(_repeats(data))]
-        logged = tuple(_new_entries(store, logs_before))
-        return Result(subject.kind, sent, before, _digest(store), counters_before,
-                      _counters(store, parties), logged, conserved, _conserved(store))
+        target = next((s for s in self.subjects if s.device.eui == _recipient(message)),
+                      self._subject(data))
+        parties = sorted(self.parties.roles)
+        hours = 1 << (mode & 7) if mode >= CLOCK_FROM else 0
+        twin = self._twin(target, hours) if hours else None
+        self._reset()
+        before = twin or {s.kind: s.digest for s in self.subjects}
+        counters_before = _counters(target.store, parties)
+        conserved = twin.conserved if twin else _conserved(target.store)
+        logs_before = {(s.kind, log): _last_seq(s.store, log)
+                       for s in self.subjects for log in (SECURITY_LOG, EVENT_LOG)}
+        sent = [(message, self._send(message, mode)) for _ in range(_repeats(mode))]
+        alerts = self._run_clock(target, hours) if hours else []
+        after = self._digests()
+        logged = tuple(_new_entries(self.subjects, logs_before))
+        return Result(target.kind, sent, dict(before), after, counters_before,
+                      _counters(target.store, parties), logged, conserved,
+                      _conserved(target.store), alerts, target.device.eui)
 
     def check(self, data: bytes, result: Result) -> Violation | None:
         for party, was in result.counters_before.items():
@@ -214,19 +246,82 @@ class DeviceTarget:
                 return Violation("counter-went-back", f"{result.kind}: originator "
                                  f"{party.hex().upper()} counter {was} -> {now}", "counters")
         answered = [(m, a) for m, a in result.sent if a]
-        if not answered and result.before != result.after:
+        changed = sorted(k for k in result.after if result.before.get(k) != result.after[k])
+        if not answered and changed:
             return Violation("rejected-changed-state", f"{result.kind}: no Response, yet "
-                             f"the store changed (logged: {', '.join(result.logged)})",
-                             result.kind)
+                             f"the store of {', '.join(changed)} changed (logged: "
+                             f"{', '.join(result.logged)})", result.kind)
         violation = _check_conserved(result, [m for m, _ in answered])
         if violation is not None:
             return violation
-        device = self._subject(data).device
         for message, answers in answered:
-            violation = _check_response(result, message, answers[0], device.eui)
+            violation = _check_response(result, message, answers[0], result.eui)
+            if violation is not None:
+                return violation
+        for alert in result.alerts:
+            violation = _check_alert(result, alert)
             if violation is not None:
                 return violation
         return None
+
+    # -- sending through the hub ------------------------------------------------------
+
+    def _reset(self) -> None:
+        """The devices the last input touched back to their snapshots."""
+        for subject in self.subjects:
+            if subject.kind in self._touched:
+                subject.reset()
+        self._touched.clear()
+
+    def _digests(self) -> dict[str, str]:
+        return {s.kind: _digest(s.store) if s.kind in self._touched else s.digest
+                for s in self.subjects}
+
+    def _send(self, message: bytes, mode: int) -> list[bytes]:
+        """What the devices answer to `message` sent as `mode` says (whole, or GBT)."""
+        if GBT_FROM <= mode < FLOOD_FROM:
+            blocks = _gbt_blocks(message, 1 << (4 + (mode & 7)))
+            if blocks is not None:
+                if mode & GBT_SHUFFLED:
+                    blocks = blocks[-1:] + blocks[::-1]  # the last block twice
+                return [a for block in blocks for a in self._deliver(block)]
+        return self._deliver(message)
+
+    def _deliver(self, message: bytes) -> list[bytes]:
+        """One message over the WAN: the hub's GPF takes its own; the CHF answers its own
+        and routes the rest to the device its log names."""
+        hub = self._by_kind.get("CHF")
+        gpf = self._by_kind.get("GPF")
+        if hub is None:  # no CHF firmware: straight to the device addressed
+            return self._to_device(_recipient(message), message)
+        if gpf is not None and _recipient(message) == gpf.device.eui:
+            self._touched.add(gpf.kind)
+            return gpf.device.receive(message)
+        self._touched.add(hub.kind)
+        routed: list[bytes] = []
+        hub.device.route = lambda eui, m: routed.extend(self._to_device(eui, m))
+        return hub.device.deliver(message) + routed
+
+    def _to_device(self, eui: bytes | None, message: bytes) -> list[bytes]:
+        subject = next((s for s in self.subjects if s.device.eui == eui), None)
+        if subject is None:
+            return []
+        self._touched.add(subject.kind)
+        return subject.device.receive(message)
+
+    def _twin(self, subject: Subject, hours: int) -> _Twin:
+        """The digests and conserved figures after `hours` of clock with nothing sent."""
+        self._reset()
+        self._run_clock(subject, hours)
+        twin = _Twin(self._digests())
+        twin.conserved = _conserved(subject.store)
+        return twin
+
+    def _run_clock(self, subject: Subject, hours: int) -> list[bytes]:
+        self._touched.add(subject.kind)
+        clock = subject.device.clock
+        clock.run_until(clock.now() + timedelta(hours=hours))
+        return subject.device.take_alerts()
 
     def feedback(self, data: bytes, result: Result) -> Hashable:
         """The device type, the log entries the input made and the message codes of the
@@ -235,8 +330,9 @@ class DeviceTarget:
         return (result.kind, result.logged, codes, result.before != result.after)
 
     def reductions(self, data: bytes) -> Iterator[bytes]:
-        """Flooding off, then the message's own structural cuts (as the codec's)."""
-        if len(data) >= 2 and data[1] >= FLOOD_FROM:
+        """Sent once (no GBT, flood or clock), then the message's own structural cuts
+        (as the codec's)."""
+        if len(data) >= 2 and data[1] >= GBT_FROM:
             yield data[:1] + b"\x00" + data[2:]
         for cut in CodecTarget(generate=False).reductions(data[2:]):
             yield data[:2] + cut
@@ -245,6 +341,10 @@ class DeviceTarget:
 
     def _subject(self, data: bytes) -> Subject:
         return self.subjects[(data[0] if data else 0) % len(self.subjects)]
+
+    @property
+    def _by_kind(self) -> dict[str, Subject]:
+        return {s.kind: s for s in self.subjects}
 
     def _remac(self, message: bytes, subject: Subject) -> bytes:
         """The message with a MAC the device accepts (when it decodes far enough)."""
@@ -255,9 +355,39 @@ class DeviceTarget:
             return message
 
 
-def _repeats(data: bytes) -> int:
-    flood = data[1] if len(data) > 1 else 0
-    return 2 + (flood & 7) if flood >= FLOOD_FROM else 1
+class _Twin(dict):
+    """Digests by device type after a run of the clock with nothing sent."""
+
+    conserved: dict[str, object]
+
+
+def _mode(rng: Random) -> int:
+    """A mode byte other than 'once': GBT, flood or clock, evenly."""
+    base = rng.choice((GBT_FROM, GBT_FROM | GBT_SHUFFLED, FLOOD_FROM, CLOCK_FROM))
+    return base | rng.randrange(8)
+
+
+def _repeats(mode: int) -> int:
+    return 2 + (mode & 7) if FLOOD_FROM <= mode < CLOCK_FROM else 1
+
+
+def _recipient(message: bytes) -> bytes | None:
+    try:
+        return _header(message).recipient
+    except GbcsError:
+        return None
+
+
+def _gbt_blocks(message: bytes, size: int) -> list[bytes] | None:
+    """`message` as GBT block messages under its own routing header (None when the
+    header does not decode or does not fit one)."""
+    try:
+        h = _header(message)
+        return gbt.split(message, size, cra=h.cra, originator_counter=h.originator_counter,
+                         originator=h.originator, recipient=h.recipient,
+                         message_code=h.message_code)
+    except (GbcsError, GbcsEncodeError, ValueError, TypeError, OverflowError):
+        return None
 
 
 def _digest(store: SqliteStore) -> str:
@@ -303,12 +433,15 @@ def _last_seq(store: SqliteStore, log: str) -> int:
     return entries[-1].seq if entries else 0
 
 
-def _new_entries(store: SqliteStore, since: dict[str, int]) -> Iterator[str]:
-    """The reasons (security log) and events (event log) logged since `since`."""
-    for log, seq in since.items():
-        for entry in store.entries(log):
+def _new_entries(subjects: list[Subject], since: dict[tuple[str, str], int]) -> Iterator[str]:
+    """The reasons (security log) and events (event log) logged since `since`, by
+    device type and log."""
+    stores = {s.kind: s.store for s in subjects}
+    for (kind, log), seq in since.items():
+        for entry in stores[kind].entries(log):
             if entry.seq > seq and isinstance(entry.value, dict):
-                yield f"{log}:{entry.value.get('reason') or entry.value.get('event')}"
+                what = entry.value.get('reason') or entry.value.get('event')
+                yield f"{kind}:{log}:{what}"
 
 
 def _code(answer: bytes) -> int | None:
@@ -346,6 +479,18 @@ def _check_response(result: Result, command: bytes, answer: bytes,
                      f"accepted {asked.originator_counter}")
     if wrong:
         return Violation("response", f"{result.kind}: " + "; ".join(wrong), result.kind)
+    return None
+
+
+def _check_alert(result: Result, alert: bytes) -> Violation | None:
+    """What a device sends while its clock runs is an alert of its own."""
+    try:
+        h = _header(alert)
+    except GbcsError as err:
+        return Violation("alert-malformed", f"{result.kind}: {err}", result.kind)
+    if h.cra != CRA_ALERT or h.originator != result.eui:
+        return Violation("alert", f"{result.kind}: sent CRA {h.cra} from "
+                         f"{h.originator.hex().upper()} while its clock ran", result.kind)
     return None
 
 
