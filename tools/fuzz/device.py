@@ -28,8 +28,8 @@ and timers reloaded from them), so a finding replays alone. Invariants:
 - originator counters never go backwards, and a Response means the command's counter is
   now its originator's highest;
 - an answer is a Response (CRA 2) to the command's message code under the command's
-  counter, sent by the device, before any alerts; what the device sends while its clock
-  runs is its own alerts;
+  counter, sent by the device, before any alerts; what else the device sends (security
+  alerts on a rejection, alerts while its clock runs) is its own alerts;
 - registers never move and credit only under a command that may move it (against the
   twin run when the clock ran).
 """
@@ -46,7 +46,7 @@ from random import Random
 from typing import Hashable, Iterator, Sequence
 
 from boards.nvm import SqliteStore, encode_value
-from firmware.core.device import EVENT_LOG, SECURITY_LOG, GbcsDevice
+from firmware.core.device import EVENT_LOG, ORIGINATOR_COUNTER, SECURITY_LOG, GbcsDevice
 from gbcs import gbt
 from gbcs.errors import GbcsDecodeError, GbcsEncodeError, GbcsError
 from gbcs.keystore import Keystore
@@ -194,13 +194,18 @@ class DeviceTarget:
 
     def mutate(self, data: bytes, rng: Random, pool: Sequence[bytes]) -> bytes:
         """A field-level mutant (re-MAC'd half of the time), else byte-level ones; now
-        and then the device or the flood count changes instead."""
+        and then the device or the mode changes instead, or the message becomes one
+        stray GBT block of itself (any block number, oversized ones included)."""
         head, message = data[:2].ljust(2, b"\x00"), data[2:]
         roll = rng.random()
         if roll < 0.05:
             return bytes((rng.randrange(len(self.subjects)), head[1])) + message
         if roll < 0.1:
             return bytes((head[0], _mode(rng))) + message
+        if roll < 0.13:
+            block = _stray_block(message, rng)
+            if block is not None:
+                return head + block
         out = None
         if rng.random() < 0.7:
             tree = _tree(message)
@@ -232,7 +237,7 @@ class DeviceTarget:
         logs_before = {(s.kind, log): _last_seq(s.store, log)
                        for s in self.subjects for log in (SECURITY_LOG, EVENT_LOG)}
         sent = [(message, self._send(message, mode)) for _ in range(_repeats(mode))]
-        alerts = self._run_clock(target, hours) if hours else []
+        alerts = self._run_clock(target, hours) if hours else target.device.take_alerts()
         after = self._digests()
         logged = tuple(_new_entries(self.subjects, logs_before))
         return Result(target.kind, sent, dict(before), after, counters_before,
@@ -378,6 +383,22 @@ def _recipient(message: bytes) -> bytes | None:
         return None
 
 
+def _stray_block(message: bytes, rng: Random) -> bytes | None:
+    """A piece of `message` as one GBT block under its routing header: a random block
+    number (up to far beyond what a device takes), last or not, long or empty."""
+    try:
+        h = _header(message)
+        start = rng.randrange(len(message) + 1)
+        return gbt.gbt_block_message(
+            cra=h.cra, originator_counter=h.originator_counter, originator=h.originator,
+            recipient=h.recipient, message_code=h.message_code,
+            block_number=rng.choice((1, 2, rng.randrange(1, 0x10000))),
+            data=message[start:start + rng.choice((0, 64, 4096))] * rng.choice((1, 8)),
+            last=rng.random() < 0.5)
+    except (GbcsError, GbcsEncodeError, ValueError, TypeError, OverflowError):
+        return None
+
+
 def _gbt_blocks(message: bytes, size: int) -> list[bytes] | None:
     """`message` as GBT block messages under its own routing header (None when the
     header does not decode or does not fit one)."""
@@ -391,9 +412,13 @@ def _gbt_blocks(message: bytes, size: int) -> list[bytes] | None:
 
 
 def _digest(store: SqliteStore) -> str:
-    """The store's key-value cells (logs aside: they may change) as one hash."""
+    """The store's key-value cells as one hash; aside: the logs and the device's own
+    originator counter, which a rejected command may move by raising a security alert
+    (whose sender and form `_check_alert` checks)."""
     h = hashlib.sha256()
     for key in store.keys():
+        if key == ORIGINATOR_COUNTER:
+            continue
         h.update(key.encode() + b"\0" + encode_value(store.get(key), key).encode() + b"\0")
     return h.hexdigest()
 
@@ -483,14 +508,14 @@ def _check_response(result: Result, command: bytes, answer: bytes,
 
 
 def _check_alert(result: Result, alert: bytes) -> Violation | None:
-    """What a device sends while its clock runs is an alert of its own."""
+    """What a device sends besides Responses is an alert of its own."""
     try:
         h = _header(alert)
     except GbcsError as err:
         return Violation("alert-malformed", f"{result.kind}: {err}", result.kind)
     if h.cra != CRA_ALERT or h.originator != result.eui:
         return Violation("alert", f"{result.kind}: sent CRA {h.cra} from "
-                         f"{h.originator.hex().upper()} while its clock ran", result.kind)
+                         f"{h.originator.hex().upper()} besides its Responses", result.kind)
     return None
 
 
