@@ -87,14 +87,15 @@ def han() -> HanTarget:
 
 
 def test_seeds_reach_every_device_type_and_are_answered(device):
-    assert {s.kind for s in device.subjects} == {"ESME", "GSME", "GPF", "CHF"}
+    kinds = {s.kind for s in device.subjects}
+    assert {"ESME", "GSME", "GPF", "CHF"} <= kinds
     answered: dict[str, int] = {}
     for data in list(device.seeds(Random(1)))[:400]:
         result = device.execute(data)
         assert device.check(data, result) is None
         if result.sent[0][1]:
             answered[result.kind] = answered.get(result.kind, 0) + 1
-    assert set(answered) == {"ESME", "GSME", "GPF", "CHF"}
+    assert set(answered) == kinds
     assert sum(answered.values()) > 200
 
 
