@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from itertools import islice
 from pathlib import Path
 from random import Random
 
@@ -250,3 +251,14 @@ def test_a_clock_run_is_compared_with_a_twin_run_without_the_message(device):
     accepted = device.execute(seed[:1] + bytes((CLOCK_FROM | 7,)) + seed[2:])
     assert accepted.sent[0][1] and device.check(seed, accepted) is None
     assert all(decode(a, verify=False).header.cra == 3 for a in accepted.alerts)
+
+
+def test_the_real_key_establishment_server_is_fuzzed_and_a_held_session_is_found(han):
+    stats = set()
+    for data in list(islice(han.seeds(Random(11)), 120)):
+        result = han.execute(data)
+        assert han.check(data, result) is None and result.ke_free
+        stats.update(result.stats)
+    assert {"ke_refused", "ke_unexpected"} <= stats     # frames reached its state machine
+    violation = han.check(data, replace(result, ke_free=False))
+    assert violation is not None and violation.invariant == "ke-held"

@@ -1,7 +1,8 @@
 """`smetslab fuzz han`: malformed 802.15.4 / NWK / APS / ZCL frames and key-establishment
 abuse injected over the virtual medium (`Medium.inject`) at two joined nodes: a hub
-(coordinator and trust centre, serving a Metering cluster and a Key Establishment
-endpoint that answers from its ZCL definition) and a CAD joined by install code.
+(coordinator and trust centre, serving a Metering cluster and the Key Establishment
+server of `han.key_establishment` with a suite 2 certificate) and a Type 1 device joined
+by install code, with its own certificate from the same CA.
 
 An input is `target, frames...`: the first byte picks the node the frames are injected
 beside (0 the hub, 1 the CAD), then each frame is one length byte and the frame (with
@@ -12,7 +13,9 @@ mutants reach every layer; byte-level mutation does the rest.
 Every input runs on nodes rebuilt from their saved non-volatile state, so a finding
 replays alone. Invariants: no exception escapes the nodes; afterwards both are still
 joined with the same network, keys and device log, the hub's attributes are unchanged,
-and the hub still answers a valid Read Attributes from the CAD.
+the hub still answers a valid Read Attributes from the device, and once the longest wait
+an initiator may announce has passed, the hub's Key Establishment server is free again
+(an attacker cannot hold the one session it serves).
 """
 
 from __future__ import annotations
@@ -27,7 +30,10 @@ from typing import Any, Callable, Hashable, Iterator, Sequence
 from zigpy.zcl.foundation import Direction, GeneralCommand
 
 from boards.simulator import Simulator
+from han.cbke import CertificateAuthority, Credentials
+from han.cbke.errors import KeyEstablishmentStatus
 from han.cbke.mmo import install_code_link_key
+from han.key_establishment import TRANSIT_MARGIN, KeyEstablishmentCluster
 from han.crc import crc16_kermit, crc16_x25
 from han.radio import JoinStatus, Medium, Node
 from han.radio.aps_layer import Endpoint
@@ -49,6 +55,8 @@ POSITIONS = ((0.0, 0.0, 0.0), (2.0, 0.0, 0.0))
 SETTLE = timedelta(milliseconds=40)  # past the latency, air time and acknowledgements
 ANSWER = timedelta(seconds=1)
 MAX_FRAME = 127
+CBKE_SUITE = 2
+KE_RELEASE = timedelta(seconds=0xFF) + TRANSIT_MARGIN  # the longest wait announced (u8)
 
 
 @dataclass
@@ -61,17 +69,33 @@ class Premises:
     cad: Node
     attributes: dict[int, Any]
     answers: list[bytes] = field(default_factory=list)
+    hub_ke: KeyEstablishmentCluster | None = None
+    cad_ke: KeyEstablishmentCluster | None = None
+
+
+_PKI: dict[int, Credentials] = {}
+
+
+def _zse_credentials(eui: int) -> Credentials:
+    """A suite 2 certificate for `eui` from one fixed test CA (made once per process,
+    from a fixed seed, so rebuilt nodes hold the same keys)."""
+    if not _PKI:
+        randbytes = Random(0x0800).randbytes
+        ca = CertificateAuthority.generate(CBKE_SUITE, randbytes=randbytes)
+        for node in (HUB, CAD):
+            _PKI[node] = ca.enrol(node.to_bytes(8, "big"), randbytes=randbytes)
+    return _PKI[eui]
 
 
 def serve_hub(premises: Premises) -> None:
-    """The hub's endpoint 1: a read-only Metering server and a Key Establishment server
-    that answers from its ZCL definition."""
+    """The hub's endpoint 1: a read-only Metering server and the Key Establishment
+    server (its ephemeral keys from a fixed seed: an input replays alike)."""
     metering = ClusterServer(METERING, premises.attributes, writable=frozenset())
-    key_establishment = ClusterServer(KEY_ESTABLISHMENT, {0x0000: 0x0002},
-                                      writable=frozenset())
-    premises.hub.add_endpoint(Endpoint(1, server_clusters={
-        METERING: lambda ind: metering.handle(ind.payload),
-        KEY_ESTABLISHMENT: lambda ind: key_establishment.handle(ind.payload)}))
+    endpoint = premises.hub.add_endpoint(Endpoint(1, server_clusters={
+        METERING: lambda ind: metering.handle(ind.payload)}))
+    premises.hub_ke = KeyEstablishmentCluster(
+        premises.hub, endpoint, {CBKE_SUITE: _zse_credentials(HUB)},
+        randbytes=Random(1).randbytes)
 
 
 def _build(nvms: tuple[dict, dict] | None, start: datetime = START,
@@ -91,8 +115,10 @@ def _build(nvms: tuple[dict, dict] | None, start: datetime = START,
     cad = Node(CAD, medium, sim, nvm=cad_nvm, position=POSITIONS[1], channel=CHANNEL)
     premises = Premises(sim, medium, hub, cad, dict(ATTRIBUTES))
     serve(premises)
-    cad.add_endpoint(Endpoint(1, client_clusters={
+    cad_endpoint = cad.add_endpoint(Endpoint(1, client_clusters={
         METERING: lambda ind: premises.answers.append(ind.payload)}))
+    premises.cad_ke = KeyEstablishmentCluster(
+        cad, cad_endpoint, {CBKE_SUITE: _zse_credentials(CAD)}, randbytes=Random(2).randbytes)
     if nvms is None:
         hub.permit_joining = True
         done: list[JoinStatus] = []
@@ -150,6 +176,7 @@ class Result:
     after: tuple
     serving: bool
     stats: tuple
+    ke_free: bool = True
 
 
 class HanTarget:
@@ -213,7 +240,10 @@ class HanTarget:
         p.sim.run_for(ANSWER)
         after = _state(p)
         stats = tuple(sorted(k for n in (p.hub, p.cad) for k, v in n.stats.items() if v))
-        return Result(before, after, _read(p, 0x5A), stats)
+        serving = _read(p, 0x5A)
+        p.sim.run_for(KE_RELEASE)
+        ke_free = p.hub_ke is None or p.hub_ke.session is None
+        return Result(before, after, serving, stats, ke_free)
 
     def check(self, data: bytes, result: Result) -> Violation | None:
         if result.before != result.after:
@@ -224,6 +254,10 @@ class HanTarget:
         if not result.serving:
             return Violation("stopped-serving", "the hub no longer answers a valid Read "
                              "Attributes from the CAD", "read")
+        if not result.ke_free:
+            return Violation("ke-held", "the hub's Key Establishment session is still "
+                             f"held {KE_RELEASE.seconds} s after the frames",
+                             "key_establishment")
         return None
 
     def feedback(self, data: bytes, result: Result) -> Hashable:
@@ -239,11 +273,13 @@ class HanTarget:
 
 
 def _capture(p: Premises) -> list[bytes]:
-    """The frames a read, ZCL junk and key-establishment abuse put on the air."""
+    """The frames a read, ZCL junk, key-establishment abuse and a real key establishment
+    put on the air."""
     heard: list[bytes] = []
     p.medium.add_tap(lambda stamp, channel, frame: heard.append(frame))
     _read(p, 1)
     hub = p.hub.short_address or 0
+
     junk = (
         # Initiate Key Establishment: suite 2, a junk certificate, then a truncated one
         bytes((0x01, 0x02, 0x00)) + (2).to_bytes(2, "little") + b"\x10\x00" + bytes(74),
@@ -262,6 +298,13 @@ def _capture(p: Premises) -> list[bytes]:
         p.sim.run_for(ANSWER)
     p.cad.send_data(hub, 9, BASIC, b"\x00\x0A\x00\x00\x00")  # no such endpoint
     p.sim.run_for(ANSWER)
+    # Last: after it, APS frames are secured with the CBKE link key, which nodes rebuilt
+    # from the saved state do not hold.
+    done: list = []
+    p.cad_ke.initiate(hub, 1, done.append, suite=CBKE_SUITE)
+    p.sim.run_for(timedelta(seconds=30))
+    if not done or done[0].status is not KeyEstablishmentStatus.SUCCESS:
+        raise RuntimeError(f"the fuzzing network's key establishment failed: {done}")
     return heard
 
 
