@@ -202,9 +202,13 @@ class TunnelServer(_TunnelCluster):
             status = TunnelStatus.FLOW_CONTROL_NOT_SUPPORTED
         tunnel_id = 0xFFFF
         if status == TunnelStatus.SUCCESS:
-            existing = next((t for t in self.tunnels.values() if t.short == ind.source), None)
-            if existing is not None:   # a device re-requests after a reboot: replace it
-                del self.tunnels[existing.tunnel_id]
+            # A device re-requests after a reboot or a rejoin (maybe at a new short
+            # address): its old tunnels go, and so do those of whoever had this address.
+            stale = [t.tunnel_id for t in self.tunnels.values()
+                     if t.short == ind.source or (ind.source_ieee is not None
+                                                  and t.eui == ind.source_ieee)]
+            for old in stale:
+                del self.tunnels[old]
             if len(self.tunnels) >= MAX_TUNNELS:
                 status = TunnelStatus.NO_MORE_TUNNEL_IDS
             else:
