@@ -846,6 +846,14 @@ def _ber_len(name: str, value: int) -> Node:
     return Node(name, "ber_len", value, None, -1, 0)
 
 
+# The builders' hot path (DCC transforms, device responses): integer types and enum
+# from an int in range, octet-strings from bytes; anything else takes the general path.
+_INT_RANGES: dict[int, tuple[str, int, int]] = {
+    tag: (DATA_KINDS[tag], -(1 << (8 * n - 1)), (1 << (8 * n - 1)) - 1)
+    if kind in _SIGNED_KINDS else (DATA_KINDS[tag], 0, (1 << (8 * n)) - 1)
+    for tag, (n, kind) in FIXED.items() if kind != "bytes" and tag != BOOLEAN}
+
+
 def data_node(name: str, value: Any, type_: str | int) -> Node:
     """A tagged data node from a Python value: ints for integer types and enum, bool,
     float, bytes (octet-string, and raw date/time/date-time; a datetime also does for
@@ -853,7 +861,16 @@ def data_node(name: str, value: Any, type_: str | int) -> Node:
     bits after a '|' as the decoder shows them), a list of nodes for array and
     structure (renamed entry[i] / element[i] as the decoder names them), (type
     description, values) for compact-array, None for null-data and dont-care."""
-    tag = _tag_of(type_)
+    tag = TYPE_TAGS.get(type_) if type_.__class__ is str else None
+    if tag is None:
+        tag = _tag_of(type_)
+    cls = value.__class__
+    if cls is int:
+        fast = _INT_RANGES.get(tag)
+        if fast is not None and fast[1] <= value <= fast[2]:
+            return Node(name, fast[0], value, None, -1, 0, str(value))
+    elif cls is bytes and tag == OCTET_STRING:
+        return Node(name, _OCTETS_KIND, value, None, -1, 0, octets_human(value))
     kind = DATA_KINDS[tag]
     if tag in FIXED:
         raw = _fixed_raw(tag, value, name)

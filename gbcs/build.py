@@ -12,7 +12,7 @@ from gbcs.cosem import DATETIME_LEN
 from gbcs.errors import GbcsEncodeError
 from gbcs.frames import GENERAL_CIPHERING, GENERAL_SIGNING, SECURITY_HEADER
 from gbcs.content import CRA_COMMAND
-from gbcs.node import Node, encode
+from gbcs.node import Node, ber_length_bytes, encode
 from gbcs.usecases import UseCase, by_code, by_id
 
 
@@ -93,23 +93,26 @@ def sign_grouping_header(apdu: bytes, key: crypto.PrivateKey) -> bytes:
     return apdu + b"\x40" + crypto.sign(key, apdu[1:])
 
 
+_MAC_HEADER_START = bytes((GENERAL_CIPHERING,)) + bytes(6)
+
+
 def mac_header(general_signing: bytes, key: bytes, originator: bytes,
                invocation_counter: int = 0) -> bytes:
     """Wrap a signed (or unsigned) General Signing APDU in the General Ciphering MAC
     header; `key` comes from `message_mac_key`."""
     aad = crypto.MAC_AAD_PREFIX + general_signing
     mac = crypto.gcm_mac(key, crypto.iv_for(originator), aad)
-    tree = Node("general_ciphering", "seq", None, [
-        Node("tag", "u8", GENERAL_CIPHERING),
-        Node("empty_fields", "bytes", bytes(6)),
-        lv_node("ciphered_content", [
-            Node("security_header", "u8", SECURITY_HEADER),
-            Node("invocation_counter", "u32", invocation_counter),
-            Node("general_signing", "bytes", general_signing),
-            Node("mac", "bytes", mac),
-        ]),
-    ])
-    return encode(tree)
+    # The tree `gbcs.frames` decodes, written directly (every command and response
+    # passes here): tag, six empty fields, then the ciphered content's length,
+    # security header, invocation counter, the APDU and the MAC.
+    try:
+        counter = invocation_counter.to_bytes(4, "big")
+    except (OverflowError, AttributeError):
+        raise GbcsEncodeError(f"{invocation_counter!r} does not fit u32",
+                              "invocation_counter") from None
+    return b"".join((_MAC_HEADER_START,
+                     ber_length_bytes(5 + len(general_signing) + len(mac)),
+                     bytes((SECURITY_HEADER,)), counter, general_signing, mac))
 
 
 def message_mac_key(private: crypto.PrivateKey, public: crypto.PublicKey, *, cra: int,

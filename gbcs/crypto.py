@@ -24,6 +24,9 @@ from gbcs.errors import GbcsCryptoError
 
 CURVE = ec.SECP256R1()
 _ECDSA = ec.ECDSA(hashes.SHA256())
+# RFC 6979 nonces: the same key and message give the same signature, so a lab run is
+# repeatable byte for byte (its WAN trace included); still ordinary ECDSA to a verifier.
+_ECDSA_SIGN = ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
 ALGORITHM_ID = bytes.fromhex("60857406080300")
 MAC_LEN = 12
 # CRA flag used in the KDF for payload encryption keys (commands/responses use 01/02/03).
@@ -67,7 +70,7 @@ def generate_private_key() -> PrivateKey:
 
 def sign(key: PrivateKey, data: bytes) -> bytes:
     """A GBCS signature: ECDSA P-256 / SHA-256 as raw r||s (64 bytes)."""
-    r, s = decode_dss_signature(key.sign(data, _ECDSA))
+    r, s = decode_dss_signature(key.sign(data, _ECDSA_SIGN))
     return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
 
@@ -85,6 +88,9 @@ def verify(key: PublicKey, data: bytes, signature: bytes) -> bool:
 
 # -- key agreement --------------------------------------------------------------------
 
+# Enough for every key pair of a 10,000-premises fleet (four per premises) and more;
+# past it the oldest entry goes, so a long run with ever new keys stays bounded.
+SECRETS_KEPT = 65_536
 _SECRETS: dict[tuple[int, int], tuple[PrivateKey, PublicKey, bytes]] = {}
 
 
@@ -96,6 +102,8 @@ def shared_secret(private: PrivateKey, public: PublicKey) -> bytes:
     if hit is not None and hit[0] is private and hit[1] is public:
         return hit[2]
     z = private.exchange(ec.ECDH(), public)
+    if len(_SECRETS) >= SECRETS_KEPT:
+        del _SECRETS[next(iter(_SECRETS))]
     _SECRETS[cache_key] = (private, public, z)
     return z
 

@@ -336,6 +336,181 @@ def decode_frame(data: bytes, content: ContentDecoder,
     return tree, header
 
 
+# -- the header alone ------------------------------------------------------------------
+#
+# What routes a message (the CHF, a hub, a fuzzer picking its target) is its header: the
+# reads below check the outer layers exactly as the decoders above do, build no nodes
+# and leave the content undecoded (`content_start` / `content_end` locate it). A message
+# `decode_frame` accepts gives the same `Header`; one it refuses for its header is
+# refused here too, with a `GbcsDecodeError` naming the field.
+
+
+def _peek_octets(r: Reader, name: str, expected: int) -> bytes:
+    start = r.pos
+    n, _ = r.ber_length(name)
+    value = r.take(n, name)
+    if n not in (0, expected):
+        raise r.fail(f"{name} length must be 0 or {expected}, got {n}", name, start)
+    return value
+
+
+def _peek_transaction_id(r: Reader, header: Header) -> None:
+    start = r.pos
+    length, _ = r.ber_length("length")
+    if length != 9:
+        raise r.fail(f"transaction id length must be 9, got {length}", "transaction_id",
+                     start)
+    cra = r.u8("cra_flag")
+    if cra not in CRA_NAMES:
+        raise r.fail(f"CRA flag must be 1, 2 or 3, got {cra}", "transaction_id.cra_flag",
+                     r.pos - 1)
+    header.cra, header.originator_counter = cra, r.uint(8, "originator_counter")
+
+
+def _peek_parties(r: Reader, header: Header, whole: bool) -> None:
+    """Transaction id, system titles (8 bytes each when `whole`), date-time and other
+    information: the fields the grouping header and the GBT routing header share."""
+    _peek_transaction_id(r, header)
+    header.originator = _peek_octets(r, "originator_system_title", 8)
+    if whole and len(header.originator) != 8:
+        raise r.fail("originator system title must be 8 bytes", "originator_system_title")
+    header.recipient = _peek_octets(r, "recipient_system_title", 8)
+    if whole and len(header.recipient) != 8:
+        raise r.fail("recipient system title must be 8 bytes", "recipient_system_title")
+    header.date_time = _peek_octets(r, "date_time", DATETIME_LEN) or None
+    start = r.pos
+    n, _ = r.ber_length("length")
+    body = r.sub(n, "other_information")
+    if n < 2:
+        raise body.fail("other information must hold a 2-byte message code",
+                        "other_information", start)
+    header.message_code = body.uint(2, "message_code")
+    if n not in (2, 10, 18, 26) and n <= 26:
+        raise body.fail(f"other information length {n} is none of 2, 10, 18, 26 or a "
+                        "certificate", "other_information", start)
+    if n >= 10:
+        header.supplementary_remote_party_id = body.take(8, "supplementary_remote_party_id")
+    if n >= 18:
+        header.supplementary_remote_party_counter = body.uint(
+            8, "supplementary_remote_party_counter")
+    if n == 26:
+        header.supplementary_originator_counter = body.uint(
+            8, "supplementary_originator_counter")
+    elif n > 26:
+        try:
+            cert = decode_tlv(body, "supplementary_remote_party_ka_certificate")
+        except GbcsDecodeError as err:
+            raise err.within("other_information")
+        header.ka_certificate = body.buf[cert.offset:cert.offset + cert.size]
+    body.expect_end("other_information")
+
+
+def _peek_grouping_header(r: Reader, header: Header) -> None:
+    header.signing_start = start = r.pos
+    tag = r.u8("tag")
+    if tag != GENERAL_SIGNING:
+        raise r.fail(f"expected General Signing tag 0xDF, got 0x{tag:02X}", "tag", start)
+    _peek_parties(r, header, True)
+    n, _ = r.ber_length("length")
+    body = r.sub(n, "content")
+    header.content_start, header.content_end = body.pos, body.end
+    header.signature_length_at = r.pos
+    if r.at_end():
+        header.signature_length_at = -1
+    else:
+        signature = _peek_octets(r, "signature", SIGNATURE_LEN)
+        header.signature = signature or None
+    header.signing_end = r.pos
+
+
+def _peek_general_ciphering(r: Reader, header: Header) -> None:
+    r.u8("tag")
+    empty = r.take(6, "empty_fields")
+    if empty != _MAC_HEADER_EMPTY:
+        at = next(i for i, b in enumerate(empty) if b)
+        raise r.fail("transaction id, system titles, date-time, other information and key "
+                     "info must be empty (0x00) in a MAC header", "empty_fields",
+                     r.pos - 6 + at)
+    n, _ = r.ber_length("length")
+    body = r.sub(n, "ciphered_content")
+    header.security_header_at = body.pos
+    security_header = body.u8("security_header")
+    if security_header != SECURITY_HEADER:
+        raise body.fail("security header must be 0x11 (authenticated), got "
+                        f"0x{security_header:02X}", "ciphered_content.security_header",
+                        body.pos - 1)
+    header.invocation_counter = body.uint(4, "invocation_counter")
+    if body.remaining < MAC_LEN:
+        raise body.fail("ciphered content too short for the 12-byte MAC", "ciphered_content")
+    signed = Reader(body.buf, body.pos, body.end - MAC_LEN)
+    try:
+        _peek_grouping_header(signed, header)
+    except GbcsDecodeError as err:
+        raise err.within("ciphered_content.general_signing")
+    signed.expect_end("general_signing")
+    header.mac = body.buf[signed.end:body.end]
+
+
+def _peek_gbt(r: Reader, header: Header) -> None:
+    r.u8("tag")
+    _peek_parties(r, header, False)
+    key_info = r.u8("key_info")
+    if key_info != 0:
+        raise r.fail("key info must be absent (0x00) in a GBT routing header", "key_info",
+                     r.pos - 1)
+    n, _ = r.ber_length("length")
+    body = r.sub(n, "ciphered_content")
+    body.u8("security_control")
+    header.invocation_counter = body.uint(4, "invocation_counter")
+    try:
+        start = body.pos
+        tag = body.u8("tag")
+        if tag != GBT_BLOCK:
+            raise body.fail(f"expected GBT block tag 0xE0, got 0x{tag:02X}", "block.tag",
+                            start)
+        control = body.u8("block_control")
+        number = body.uint(2, "block_number")
+        acknowledged = body.uint(2, "acknowledged_block_number")
+        n, _ = body.ber_length("block_data")
+        data = body.take(n, "block_data")
+    except GbcsDecodeError as err:
+        raise err.within("ciphered_content")
+    body.expect_end("ciphered_content")
+    header.gbt = {"last": bool(control & 0x80), "streaming": bool(control & 0x40),
+                  "window": control & 0x3F, "block_number": number,
+                  "acknowledged": acknowledged, "data": data}
+
+
+def peek_header(data: bytes) -> Header:
+    """The header facts of a whole message without decoding its content (see above);
+    raises GbcsDecodeError (only) when the outer layers are malformed."""
+    data = bytes(data)
+    r = Reader(data)
+    first = r.peek("tag")
+    if first == GENERAL_SIGNING:
+        header = Header("general_signing")
+        _peek_grouping_header(r, header)
+        name = "general_signing"
+    elif first == GENERAL_CIPHERING:
+        second = data[1] if len(data) > 1 else -1
+        if second == 0x00:
+            header = Header("general_ciphering")
+            _peek_general_ciphering(r, header)
+            name = "general_ciphering"
+        elif second == 0x09:
+            header = Header("gbt")
+            _peek_gbt(r, header)
+            name = "gbt"
+        else:
+            raise GbcsDecodeError("General Ciphering must continue with 0x00 (MAC header) "
+                                  "or 0x09 (GBT routing header)", 1, "transaction_id")
+    else:
+        raise GbcsDecodeError(f"not a GBCS message: first byte 0x{first:02X} is none of "
+                              "0xDD, 0xDF", 0, "tag")
+    r.expect_end(name)
+    return header
+
+
 def locate_content(data: bytes) -> tuple[ContentContext, int, int]:
     """The payload context and [start, end) of the content of a whole message."""
     def skip(r: Reader, ctx: ContentContext) -> Node:

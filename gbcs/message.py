@@ -3,6 +3,9 @@ signature, MAC and encrypted parts check out against a key store.
 
 Verification results are one of "valid", "invalid", "absent" (the message carries none)
 or "unverified" (the key store lacks the keys to check it).
+
+`peek_header` (from `gbcs.frames`) reads only the outer layers, for what routes a
+message by its parties without needing its content.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from gbcs.build import message_mac_key, payload_key
 from gbcs.content import Decryptor
 from gbcs.errors import GbcsCryptoError, GbcsDecodeError
 from gbcs.frames import Header, decode_frame
+from gbcs.frames import peek_header as peek_header  # re-exported: see the module doc
 from gbcs.keystore import DS, KA, Keystore
 from gbcs.node import Node, encode
 from gbcs.payload import decode_content

@@ -75,10 +75,17 @@ class Node:
         return node
 
     def walk(self) -> Iterator[Node]:
-        """This node and every descendant, depth first."""
-        yield self
-        for child in self.children or ():
-            yield from child.walk()
+        """This node and every descendant, depth first (a node's children are read once
+        the node has been visited, so a visit may still edit them). With a stack, not
+        nested generators: a walk costs the same at any depth."""
+        stack = [self]
+        pop, push = stack.pop, stack.extend
+        while stack:
+            node = pop()
+            yield node
+            children = node.children
+            if children:
+                push(reversed(children))
 
     # -- JSON ---------------------------------------------------------------------------
 

@@ -326,21 +326,39 @@ def test_han_time_source(replay):
     assert hub.zcl_time() == (unix2000(START) + 90, 0x03)
 
 
-@pytest.mark.parametrize("minutes,restored_notice", [(2, False), (4, True)])
-def test_power_cut_and_the_three_minute_rule(replay, minutes, restored_notice):
+@pytest.mark.parametrize("minutes,notified", [(2, False), (4, True)])
+def test_power_cut_and_the_three_minute_rule(replay, minutes, notified):
+    """Under 3 minutes the DCC hears nothing (the event log has it); from 3 minutes the
+    last gasp goes, then the restoration notice with the outage's duration."""
     store, clock, wan = SqliteStore(), Simulator(START), []
     hub = chf(replay, store=store, clock=clock, wan=wan)
     hub.power_lost()
-    assert [n.kind for n in wan] == [POWER_OUTAGE]  # the last gasp
+    clock.run_until(START + min(_dt.timedelta(minutes=minutes),
+                                _dt.timedelta(minutes=3) - _dt.timedelta(seconds=1)))
+    assert wan == []                                # rides on its stored energy
     clock.run_until(START + _dt.timedelta(minutes=minutes))
+    assert [n.kind for n in wan] == [POWER_OUTAGE] * notified
     # the hub restarts when power returns: a new process on the same store
     hub = chf(replay, store=store, clock=clock, wan=wan)
     assert not hub.power.powered
     notice = hub.power_restored()
-    assert (notice is not None) is restored_notice
-    assert [n.kind for n in wan] == [POWER_OUTAGE] + [POWER_RESTORED] * restored_notice
+    assert (notice is not None) is notified
+    assert [n.kind for n in wan] == [POWER_OUTAGE, POWER_RESTORED] * notified
     if notice is not None:
         assert notice.outage_duration == _dt.timedelta(minutes=minutes)
+        assert wan[0].outage_start == START and wan[0].at == START + _dt.timedelta(minutes=3)
     event = hub.store.entries("event")[-1].value
-    assert event["outage_seconds"] == minutes * 60 and event["notified"] is restored_notice
+    assert event["outage_seconds"] == minutes * 60 and event["notified"] is notified
     assert hub.power.powered and hub.power_restored() is None
+    clock.run_until(START + _dt.timedelta(minutes=10))
+    assert len(wan) == 2 * notified                 # no late last gasp
+
+
+def test_a_restart_during_a_long_outage_still_sends_the_last_gasp(replay):
+    store, clock, wan = SqliteStore(), Simulator(START, keep_trace=False), []
+    hub = chf(replay, store=store, clock=clock, wan=wan)
+    hub.power_lost()
+    other = Simulator(START + _dt.timedelta(minutes=5), keep_trace=False)  # timer lost
+    hub = chf(replay, store=store, clock=other, wan=wan)
+    hub.power_restored()
+    assert [n.kind for n in wan] == [POWER_OUTAGE, POWER_RESTORED]

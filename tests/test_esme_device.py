@@ -5,6 +5,7 @@ engine, in virtual time."""
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 
 import pytest
 
@@ -484,3 +485,73 @@ def test_a_meter_resumed_after_a_long_gap_starts_and_alerts(tmp_path):
     meter = Esme(credentials, anchors, SqliteStore(tmp_path / "esme.db"),
                  Simulator(resumed_at), Variant.SINGLE_ELEMENT)
     assert meter.now() == resumed_at
+
+
+NETWORK_OPERATOR = bytes.fromhex("90B3D51F30020000")
+
+
+def _alert_bodies(lab, raw_alerts):
+    """(message code, recipient, notification body) of each alert sent."""
+    out = []
+    for raw in raw_alerts:
+        msg = decode(raw, lab.keystore, ACB)
+        assert msg.header.cra == 3 and "invalid" not in (msg.mac, msg.signature)
+        body = next(n for n in msg.tree.walk() if n.name == "notification_body")
+        out.append((msg.header.message_code, msg.header.recipient, body))
+    return out
+
+
+def test_an_outage_of_3_minutes_or_more_alerts_the_network_operator(lab):
+    ds, ka = lab.keys["supplier"]
+    lab.esme.take_alerts()
+    lab.engine.power_fail()                          # no Network Operator anchor yet
+    lab.sim.run_until(lab.sim.now() + _dt.timedelta(minutes=5))
+    lab.engine.power_restore()
+    assert lab.esme.take_alerts() == []
+    assert lab.board.store.entries(EVENT_LOG)[-1].value["event"] == "alert_undeliverable"
+    lab.esme.anchors.set(TrustAnchor(Role.NETWORK_OPERATOR, NETWORK_OPERATOR,
+                                     ds.public_key(), ka.public_key()))
+    lab.engine.power_fail()
+    cut = lab.sim.now()
+    lab.sim.run_until(cut + _dt.timedelta(minutes=4))
+    lab.engine.power_restore()
+    [(code, to, body)] = _alert_bodies(lab, lab.esme.take_alerts())
+    assert (code, to, body.children[0].value) == (0x0067, NETWORK_OPERATOR, 0x8F36)
+    assert [n.value for n in body.children[2:]] == [datetime_bytes(cut),
+                                                    datetime_bytes(lab.sim.now())]
+    lab.engine.power_fail()                          # a short one: no ECS80
+    lab.sim.run_until(lab.sim.now() + _dt.timedelta(minutes=2))
+    lab.engine.power_restore()
+    assert [c for c, *_ in _alert_bodies(lab, lab.esme.take_alerts())] != [0x0067]
+
+
+def test_a_command_from_a_party_without_authority_is_alerted_8f30(lab):
+    """MAC'd by the ACB, but from an originator the meter holds no anchor for."""
+    lab.esme.take_alerts()
+    lab.counter += 1
+    data = build_message(cra=1, originator_counter=lab.counter,
+                         originator=bytes.fromhex("90B3D51F3001FFFF"), recipient=ESME,
+                         message_code=ECS17B,
+                         content=encode(dlms.get_request([(3, obis("1-0:1.8.0"), 2)], 1)),
+                         mac_keys=(lab.keys["acb"][1], lab.keys["esme"][1].public_key()))
+    before = lab.engine.active_import_wh
+    assert lab.esme.receive(data) == []
+    assert lab.board.store.entries(SECURITY_LOG)[-1].value["event_code"] == 0x8F30
+    [(code, to, body)] = _alert_bodies(lab, lab.esme.take_alerts())
+    assert (code, to, body.children[0].value) == (0x1000, SUPPLIER, 0x8F30)
+    assert lab.engine.active_import_wh == before
+
+
+def test_firmware_received_and_integrity_issue_alert_the_supplier(lab):
+    lab.esme.take_alerts()
+    image = bytes(range(256)) * 16
+    digest = lab.esme.firmware_received(image, bytes.fromhex("01000200"))
+    lab.esme.integrity_issue(0x0005)                 # unexpected hardware reset
+    [(c1, to1, fw), (c2, to2, integrity)] = _alert_bodies(lab, lab.esme.take_alerts())
+    assert (c1, to1, fw.children[0].value, fw.children[2].value) == (
+        0x00CE, SUPPLIER, 0x8F72, hashlib.sha256(image).digest()) and \
+        digest == hashlib.sha256(image).digest()
+    assert (c2, to2, integrity.children[0].value) == (0x00F0, SUPPLIER, 0x81A0)
+    assert integrity.children[2].children[0].value == 0x0005
+    with pytest.raises(ValueError, match="integrity issue 0x0077"):
+        lab.esme.integrity_issue(0x0077)

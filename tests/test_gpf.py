@@ -85,3 +85,57 @@ def test_the_gpf_takes_its_change_of_tenancy_and_refuses_a_bad_sync(premises):
     assert gpf.data.get(gas.CURRENT_SUMMATION) == before  # rolled back
     with pytest.raises(GpfError, match="unknown log"):
         gpf.sync({"at": 0, "attributes": {}, "logs": {"nope": []}, "tap_off": []})
+
+
+def test_a_resent_sync_replays_its_tap_off_once(premises):
+    lab, sim, gsme, gpf = premises
+    updates: list = []
+    gsme.on_sync = updates.append             # the hub acknowledges nothing
+    lab.send(gsme, "GCS25", to_client(
+        gas.PRICE, 0x09, provider_id=1, issuer_event_id=9, billing_period_start_time=0,
+        billing_period_duration=1, billing_period_duration_type=2, tariff_type=0))
+    sim.run_until(START + _dt.timedelta(minutes=61))
+    replayed = []
+    handler = gpf.server.handlers[(gas.PRICE, 1, 0x09)]
+    gpf.server.handlers[(gas.PRICE, 1, 0x09)] = lambda r: (replayed.append(r), handler(r))
+    for update in updates:                    # the first arrives late, then the resend
+        gpf.sync(update)
+    assert len(replayed) == 1
+    profile = [e.value["t"] for e in gpf.store.entries("gas/profile")]
+    assert len(profile) == len(set(profile)) == 2
+
+
+def test_gcs59_restores_the_gpf_device_log_and_gcs62_backs_it_up(premises):
+    from gbcs import asn1
+    from tests.test_gsme import ACB
+    from gbcs.build import build_message
+    from gbcs.message import decode
+    lab, sim, gsme, gpf = premises
+    ppmid, ihd = bytes.fromhex("0011223344556677"), bytes.fromhex("8899AABBCCDDEEFF")
+
+    def restore(entries):
+        lab.counter += 1
+        sent = gpf.receive(build_message(
+            cra=1, originator_counter=lab.counter, originator=ACB, recipient=GPF_EUI,
+            message_code=0x008C, content=asn1.gpf_device_log_restore_command(entries),
+            mac_keys=(lab.keys["acb"][1], lab.keys["gpf"][1].public_key())))
+        assert sent, gpf.store.entries("event")[-1:]
+        msgs = [decode(m, lab.keystore, ACB) for m in sent]
+        outcomes = [o["join_response_code"].human for o in msgs[0].tree.walk()
+                    if o.name == "restore_outcome"]
+        return outcomes, msgs[1:]
+
+    outcomes, alerts = restore([(ppmid, 5), (ihd, 6)])
+    assert outcomes == ["success", "success"]
+    [backup] = alerts
+    assert (backup.header.message_code, backup.header.recipient) == (0x00B2, ACB)
+    logged = [n["device_id"].value for n in backup.tree.walk() if n.name == "device_log_entry"]
+    assert logged == [ppmid, ihd]
+    outcomes, alerts = restore([(ppmid, 5), (ppmid, 6)])    # known; then another type
+    assert outcomes == ["success", "incompatibleWithExistingEntry"] and alerts == []
+    full = [(bytes([i]) * 8, 6) for i in range(1, 8)]
+    outcomes, alerts = restore(full)
+    assert outcomes.count("deviceLogFull") == 1 and len(alerts) == 1
+    gpf.hardware_faults.add(0x008C)
+    outcomes, alerts = restore([(bytes([9]) * 8, 6)])
+    assert outcomes == ["writeFailure"] and alerts == []

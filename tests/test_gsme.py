@@ -12,7 +12,7 @@ from boards.peripherals import VirtualValve
 from boards.simulator import Simulator
 from firmware.core import gas
 from firmware.core.credentials import DeviceCredentials, Role, TrustAnchor, TrustAnchors
-from firmware.core.zse import Fault, HARDWARE_FAILURE, INVALID_VALUE
+from firmware.core.zse import Fault, HARDWARE_FAILURE, INVALID_VALUE, to_datetime
 from firmware.esme.engine.utrn import UtrnError, make_utrn, verify_utrn
 from firmware.gsme.gsme import REJECTED_DUPLICATE, REJECTED_INVALID, Gsme, TopUpError
 from gbcs import crypto, gbz, zcl
@@ -320,3 +320,120 @@ def test_time_based_debt_is_recovered_daily_and_read_from_the_debt_log(lab):
     debts = zcl_payload(log)["debt_payload"].children
     assert [d["amount_collected"].value for d in debts] == [100_000, 100_000]
     assert [d["outstanding_debt"].value for d in debts] == [100_000, 200_000]
+
+
+# -- GCS28 Set Clock, generic alerts, the sync to the GPF ---------------------------------
+
+
+def set_clock(lab: Lab, gsme: Gsme, start: _dt.datetime, end: _dt.datetime):
+    from gbcs import asn1
+    lab.counter += 1
+    data = build_message(cra=1, originator_counter=lab.counter, originator=SUPPLIER,
+                         recipient=GSME_EUI, message_code=0x007F,
+                         content=asn1.set_time_command(start, end),
+                         signer=lab.keys["supplier"][0],
+                         mac_keys=(lab.keys["acb"][1], lab.keys["gsme"][1].public_key()))
+    sent = gsme.receive(data)
+    assert sent, gsme.store.entries("event")[-1:]
+    answer = next(n for n in decode(sent[0], lab.keystore, ACB).tree.walk()
+                  if n.name == "set_time_response")
+    return answer["device_time"].human, answer["device_time_status"].human
+
+
+def test_gcs28_sets_the_clock_from_the_hub_time_inside_the_validity_interval(lab):
+    sim = Simulator(START, keep_trace=False)
+    hub_time = [START + _dt.timedelta(seconds=90), True]
+    store = SqliteStore()
+    gsme = make_gsme(lab, sim, store, time_source=lambda: tuple(hub_time))
+    window = (START - _dt.timedelta(minutes=30), START + _dt.timedelta(minutes=30))
+    assert set_clock(lab, gsme, *window) == ("2024-03-01T00:01:30Z", "reliable")
+    assert gsme.now() == START + _dt.timedelta(seconds=90)
+    # a restarted meter keeps the time it was set to
+    assert make_gsme(lab, sim, store).now() == START + _dt.timedelta(seconds=90)
+    hub_time[0] = START + _dt.timedelta(hours=2)            # outside: clock unchanged
+    assert set_clock(lab, gsme, *window) == ("2024-03-01T00:01:30Z", "invalid")
+    hub_time[:] = [START, False]                             # the hub has no WAN time
+    assert set_clock(lab, gsme, *window)[1] == "unreliable"
+    hub_time[:] = [START, True]
+    gsme.hardware_faults.add(0x007F)
+    assert set_clock(lab, gsme, *window)[1] == "unreliable"
+    assert gsme.now() == START + _dt.timedelta(seconds=90)
+
+
+def test_a_top_up_an_unknown_originator_and_a_reset_alert_the_supplier(lab):
+    sim = Simulator(START, keep_trace=False)
+    gsme = make_gsme(lab, sim)
+    gsme.top_up(5000, b"keypad")
+    gsme.integrity_issue(0x0005)
+    alerts = [decode(a, lab.keystore, ACB) for a in gsme.take_alerts()]
+    assert [(a.header.message_code, a.header.recipient, a.mac) for a in alerts] == [
+        (0x1001, SUPPLIER, "valid"), (0x00F2, SUPPLIER, "valid")]
+    codes = [next(n for n in a.tree.walk() if n.name == "alert_code").value for a in alerts]
+    assert codes == [0x810E, 0x81A0]
+    stranger = lab.command("GCS13a", [(*read(gas.METERING, 0x0000), None)]).replace(
+        SUPPLIER, bytes(8), 1)
+    assert gsme.receive(stranger) == []
+    assert gsme.take_alerts() == []           # the MAC fails first: not for 8F30
+
+
+def test_a_lost_sync_goes_again_and_nothing_is_counted_twice(lab):
+    sim = Simulator(START, keep_trace=False)
+    updates: list = []
+    gsme = make_gsme(lab, sim, on_sync=updates.append)
+    lab.send(gsme, "GCS25", to_client(
+        gas.PRICE, 0x09, provider_id=1, issuer_event_id=9, billing_period_start_time=0,
+        billing_period_duration=1, billing_period_duration_type=2, tariff_type=0))
+    sim.run_until(START + _dt.timedelta(minutes=61))
+    first, second = updates                   # neither acknowledged: the second repeats
+    assert [s for s, _ in second["logs"]["gas/profile"]][:1] == \
+        [s for s, _ in first["logs"]["gas/profile"]]
+    assert second["tap_off"] == first["tap_off"] and len(first["tap_off"]) == 1
+    gsme.sync_acknowledged(second["marks"])
+    sim.run_until(START + _dt.timedelta(minutes=91))
+    third = updates[-1]
+    assert third["tap_off"] == [] and len(third["logs"]["gas/profile"]) == 1
+
+
+def test_gcs31_samples_the_network_data_every_6_minutes_for_4_hours(lab):
+    sim = Simulator(START, keep_trace=False)
+    gsme = make_gsme(lab, sim)
+    begin = START + _dt.timedelta(hours=6)
+    (ack,) = lab.send(gsme, "GCS31", to_server(
+        gas.METERING, 0x07, issuer_event_id=1, start_sampling_time=utc_seconds(begin),
+        sample_type=0, sample_request_interval=360, max_number_of_samples=41))
+    assert zcl_payload(ack)["sample_id"].value == gas.NETWORK_DATA
+    (busy,) = lab.send(gsme, "GCS31", to_server(
+        gas.METERING, 0x07, issuer_event_id=2, start_sampling_time=0, sample_type=0,
+        sample_request_interval=360, max_number_of_samples=10))
+    assert zcl_payload(busy)["sample_id"].value == 0xFFFF       # one run at a time
+    sim.run_until(begin + _dt.timedelta(hours=5))
+    samples = [e.value for e in gsme.store.entries("gas/network")]
+    assert len(samples) == 41
+    times = [s["t"] for s in samples]
+    assert times[0] == utc_seconds(begin) and {b - a for a, b in zip(times, times[1:])} == {360}
+    load = BoilerLoad()
+    assert [s["v"] for s in samples] == [
+        load.volume_litres(to_datetime(t), to_datetime(t + 360)) for t in times]
+    (comp,) = lab.send(gsme, "GCS31", to_server(
+        gas.METERING, 0x07, issuer_event_id=3, start_sampling_time=0, sample_type=0,
+        sample_request_interval=360, max_number_of_samples=41))
+    assert zcl_payload(comp)["sample_id"].value == gas.NETWORK_DATA   # the run ended
+
+
+def test_each_billing_period_end_pushes_the_billing_data_log_gcs53(lab):
+    sim = Simulator(START, keep_trace=False)
+    gsme = make_gsme(lab, sim)
+    (ack,) = lab.send(gsme, "GCS25", to_client(
+        gas.PRICE, 0x09, provider_id=1, issuer_event_id=9,
+        billing_period_start_time=utc_seconds(START), billing_period_duration=1,
+        billing_period_duration_type=1, tariff_type=0))           # daily
+    assert status(ack) == 0
+    gsme.take_alerts()
+    sim.run_until(START + _dt.timedelta(days=2, minutes=1))
+    alerts = [decode(a, lab.keystore, ACB) for a in gsme.take_alerts()]
+    pushed = [a for a in alerts if a.header.message_code == gbz.GCS53_ALERT]
+    assert len(pushed) == 2 and all(a.header.recipient == SUPPLIER for a in pushed)
+    snapshot = next(n for n in pushed[-1].tree.walk() if n.name == "publish_snapshot")
+    assert snapshot["snapshot_cause"].value == gas.CAUSE_BILLING
+    assert snapshot["snapshot_sub_payload.current_summation_delivered"].value == \
+        2 * day_litres()

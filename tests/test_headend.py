@@ -202,6 +202,12 @@ def _hex(path: Path) -> bytes:
     return bytes.fromhex(path.read_text().strip())
 
 
+# The devices RTDS commands name besides their recipient, as the SMI would hold them
+# (joins and the CHF device log carry their type).
+RTDS_DEVICES = {bytes.fromhex(eui): Device(bytes.fromhex(eui), kind, COMMISSIONED)
+                for eui, kind in (("00DB1234567890A0", "ESME"), ("00DB12345678909A", "HCALCS"),
+                                  ("00DB12345678909C", "GPF"))}
+
 # The DCC's time in the RTDS commands (GSME commands carry it as their issuer event id).
 RTDS_NOW = dt.datetime(2015, 1, 1, tzinfo=UTC)
 
@@ -229,7 +235,7 @@ def test_transform_matches_rtds_command(tpl, use_case, command, rtds_keys):
         assert info.value.code == "E11"
         return
     cmd = transform.transform(req, device, use_case, acb=DEFAULT_ACB, acb_counter=acb_counter,
-                              now=RTDS_NOW)
+                              now=RTDS_NOW, inventory=RTDS_DEVICES.get)
     assert cmd.message_code == want_msg.header.message_code
     acb_ka = rtds_keys.private_keys(DEFAULT_ACB, keystores.KA)[0]
     device_ka = rtds_keys.public_keys(device.eui, keystores.KA)[0]
@@ -246,10 +252,15 @@ def test_transform_matches_rtds_command(tpl, use_case, command, rtds_keys):
         assert decode(got, rtds_keys).mac == "valid"
 
 
+# Use cases with no RTDS command to check against: checked end to end on the lab's
+# devices instead (tests/test_headend_srv.py).
+NO_RTDS_COMMAND = frozenset(("GCS39", "ECS29b", "ECS35e", "ECS10", "ECS16", "ECS39a"))
+
+
 def test_rtds_pairs_cover_the_supported_use_cases():
     need(RTDS)
     covered = {uc for _, uc, _ in _rtds_pairs()}
-    assert covered == set(transform.supported_use_cases())
+    assert covered == set(transform.supported_use_cases()) - NO_RTDS_COMMAND
 
 
 def test_unsupported_requests_are_e11_never_a_crash():
@@ -633,3 +644,68 @@ def test_mmc_values_for_gas_reads(rtds_keys):
     assert rsp.get("MessageSuccess") == "false" and rsp.find(f"{ra}Gas/{ra}*") is None
     valve = _mmc("GCS33_7.4_SUCCESS_RESPONSE_GBCS.HEX", rtds_keys, "7.4")
     assert valve.find(smets + f"{ra}ReadSupplyStatusRsp/{ra}SupplyState").text == "Enabled"
+
+
+# -- XML signatures, refusals the transform gives ---------------------------------------------
+
+
+def test_xml_signature_round_trip_and_what_breaks_it():
+    """xmldsig signs a DUIS request so that xmldsig verifies it with the signer's key
+    only; any change to the request, the SignedInfo or the value breaks it; a signature
+    already there is replaced, and the signed request stays schema-valid."""
+    from tools.headend import xmldsig
+
+    key = crypto.generate_private_key()
+    signed = xmldsig.sign(template("ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS.XML"), key,
+                          key_name="90-B3-D5-1F-30-01-00-00")
+    assert signed.count(b"Signature>") == 1
+    xmldsig.verify(signed, key.public_key())
+    assert duis.parse_xml(signed).schema_checked is duis.schema_checked()
+    xmldsig.verify(xmldsig.sign(signed, key), key.public_key())
+    broken = {
+        "content": signed.replace(b":1000<", b":1001<"),
+        "digest method": signed.replace(b"xmlenc#sha256", b"xmldsig#sha1"),
+        "signed info": signed.replace(b'URI=""', b'URI="#x"'),
+        "value": signed.replace(b"<ds:SignatureValue>", b"<ds:SignatureValue>AAAA"),
+        "other key": xmldsig.sign(signed, crypto.generate_private_key()),
+        "dtd": b"<!DOCTYPE x>" + signed,
+        "not xml": signed[:-20],
+    }
+    for what, data in broken.items():
+        with pytest.raises(xmldsig.SignatureError):
+            xmldsig.verify(data, key.public_key())
+        assert what
+
+
+def test_canonical_form_keeps_prefixes_and_orders_namespaces_and_attributes():
+    from tools.headend import xmldsig
+
+    doc = (b'<a:r xmlns:b="urn:b" xmlns:a="urn:a" z="1" b:y="2" a:x="3"><a:c>t&amp;&#13;</a:c>'
+           b'<b:d/><e xmlns="urn:e" k="&quot;"/></a:r>')
+    root = xmldsig._parse(doc)
+    assert xmldsig.canonicalize(root, exclusive=False) == (
+        '<a:r xmlns:a="urn:a" xmlns:b="urn:b" z="1" a:x="3" b:y="2"><a:c>t&amp;&#xD;</a:c>'
+        '<b:d></b:d><e xmlns="urn:e" k="&quot;"></e></a:r>')
+    child = root.children[1]
+    assert xmldsig.canonicalize(child, exclusive=True) == '<b:d xmlns:b="urn:b"></b:d>'
+
+
+def test_join_and_device_log_commands_need_the_other_device_in_the_inventory():
+    req = duis.parse_xml(template("CS03B_8.7.2_SUCCESS_REQUEST_DUIS.XML"))
+    gsme = Device(req.request_id.target, "GSME", COMMISSIONED)
+    with pytest.raises(duis.DuisError) as info:
+        transform.transform(req, gsme, inventory=lambda eui: None)
+    assert (info.value.code, info.value.path) == (
+        "E19", "Request/Body/JoinServiceNonCritical/OtherDeviceID")
+    cmd = transform.transform(req, gsme, inventory=RTDS_DEVICES.get)
+    assert cmd.use_case.use_case == "CS03B" and not cmd.critical
+
+
+def test_a_gbz_default_response_with_an_error_is_a_failure():
+    """GCS41's RTDS answers: a Default Response with SUCCESS, and one with an error."""
+    folder = need(RTDS) / "6.20.1_GCS41"
+    good = decode(_hex(folder / "GCS41_6.20.1_SUCCESS_RESPONSE_GBCS.HEX"), verify=False)
+    bad = decode(_hex(folder / "GCS41_6.20.1_ERROR_RESPONSE_GBCS.HEX"), verify=False)
+    statuses = [n.get("status").value for n in bad.tree.walk() if n.name == "default_response"]
+    assert statuses and statuses[0] != 0
+    assert mmc.succeeded(good) and not mmc.succeeded(bad)

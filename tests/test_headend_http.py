@@ -19,7 +19,7 @@ from gbcs import crypto
 from gbcs import keystore as keystores
 from gbcs.message import DEFAULT_ACB, decode
 from gbcs.usecases import by_id
-from tools.headend import duis, mmc, transform
+from tools.headend import duis, mmc, transform, xmldsig
 from tools.headend.access import (COMMISSIONED, DECOMMISSIONED, IS, OU, AnomalyDetector, Device,
                                   RequestMatrix, Threshold, User)
 from tools.headend.dcc import Dcc, DccKeys
@@ -63,9 +63,23 @@ def run(app: web.Application, scenario) -> None:
     asyncio.run(main())
 
 
-async def post(client: TestClient, path: str, body: bytes) -> tuple[int, str]:
+async def post(client: TestClient, path: str, body: bytes, *,
+               sign: bool = True) -> tuple[int, str]:
+    """POST `body`, signed (XML-DSig) by its RequestID's originator when it is a DUIS
+    request whose originator has a signing key in the RTDS key store."""
+    if sign:
+        body = signed_by_originator(body)
     reply = await client.post(path, data=body, headers={"Content-Type": "application/xml"})
     return reply.status, await reply.text()
+
+
+def signed_by_originator(body: bytes) -> bytes:
+    try:
+        originator = duis.parse_xml(body).request_id.originator
+    except duis.DuisError:
+        return body
+    found = keystores.load(need(KEYSTORE)).private_keys(originator, keystores.DS)
+    return xmldsig.sign(body, found[0]) if found else body
 
 
 def code_of(text: str) -> str:
@@ -253,8 +267,17 @@ def test_failed_post_keeps_the_response_for_polling(dcc, keys):
 
 
 def test_json_requests_and_the_inventory_through_http(dcc):
+    """The JSON form carries no signature: an app that requires one refuses it."""
+    as_json = json.dumps(duis.xml_to_json(template(READ))).encode()
+
+    async def refused(client: TestClient) -> None:
+        reply = await client.post("/api/v1/serviceS", data=as_json,
+                                  headers={"Content-Type": "application/json"})
+        assert reply.status == 403 and code_of(await reply.text()) == "E1"
+
+    run(create_app(dcc, require_signature=True), refused)
+
     async def scenario(client: TestClient) -> None:
-        as_json = json.dumps(duis.xml_to_json(template(READ))).encode()
         reply = await client.post("/api/v1/serviceS", data=as_json,
                                   headers={"Content-Type": "application/json"})
         assert reply.status == 200 and code_of(await reply.text()) == "I99"
@@ -268,3 +291,37 @@ def test_json_requests_and_the_inventory_through_http(dcc):
         assert (status, code_of(text)) == (404, "E19")
 
     run(create_app(dcc), scenario)
+
+
+def test_xml_signature_is_checked_against_the_users_key(dcc, keys):
+    """A request signed by its User goes through; signed by another key, changed after
+    signing, or (where signatures are required) unsigned, it gets E1 (403), is logged,
+    and nothing is sent."""
+    good = signed_by_originator(template(READ))
+    changed = good.replace(b":1000<", b":1001<")
+    by_other = xmldsig.sign(template(READ).replace(b":1000<", b":1002<"),
+                            crypto.generate_private_key())
+    placeholder = template(READ).replace(b":1000<", b":1003<")  # the template's dummy
+
+    async def scenario(client: TestClient) -> None:
+        s = "/api/v1/serviceS"
+        for bad in (changed, by_other, placeholder):
+            status, text = await post(client, s, bad, sign=False)
+            assert (status, code_of(text)) == (403, "E1")
+        unsigned = ET.fromstring(template(READ))
+        unsigned.remove(unsigned.find("{http://www.w3.org/2000/09/xmldsig#}Signature"))
+        status, text = await post(client, s, ET.tostring(unsigned), sign=False)
+        assert (status, code_of(text)) == (403, "E1")
+        assert dcc.sent == []
+        status, text = await post(client, s, good, sign=False)
+        assert (status, code_of(text)) == (200, "I99") and len(dcc.sent) == 1
+
+    run(create_app(dcc, require_signature=True), scenario)
+    failed = [e for e in dcc.log.failed_authentications() if "signature" in e.detail]
+    assert len(failed) == 4
+
+    async def bad_one_without_requirement(client: TestClient) -> None:
+        status, text = await post(client, "/api/v1/serviceS", placeholder, sign=False)
+        assert (status, code_of(text)) == (403, "E1")
+
+    run(create_app(dcc), bad_one_without_requirement)

@@ -210,7 +210,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
         keys_out_dir=Path(args.keys_out_dir) if args.keys_out_dir else None,
         trace=Path(args.trace) if args.trace else None,
         state=Path(args.state) if args.state else None, demo=args.demo, seed=args.seed,
-        keystore=Path(args.keystore) if args.keystore else None))
+        keystore=Path(args.keystore) if args.keystore else None, radio=args.radio))
 
 
 def cmd_debug(args: argparse.Namespace) -> int:
@@ -219,8 +219,8 @@ def cmd_debug(args: argparse.Namespace) -> int:
     premises = Path(args.premises) if args.premises else None
     state = Path(args.state) if args.state else None
     if args.script:
-        return console.run_script(Path(args.script), premises, state)
-    return console.interactive(premises, state)
+        return console.run_script(Path(args.script), premises, state, args.seed)
+    return console.interactive(premises, state, args.seed)
 
 
 def cmd_send(args: argparse.Namespace) -> int:
@@ -231,7 +231,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     fields = dict(f.partition("=")[::2] for f in args.fields)
     target = client.Target(args.user, args.device, args.counter or time.time_ns() // 1000)
     try:
-        return client.send(args.url, args.srv, fields, target)
+        return client.send(args.url, args.srv, fields, target, keys=args.keys)
     except client.ClientError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -301,6 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="seed for keys and radio (default 0)")
     p.add_argument("--keystore", metavar="FILE", help="ZAZ1 key store JSON: use its remote "
                    "parties instead of a generated test PKI")
+    p.add_argument("--radio", metavar="RADIO:PATH", help="put the comms hub on a coordinator "
+                   "stick: ezsp|znp|deconz|xbee|zigate, then a serial port or "
+                   "socket://HOST:PORT (e.g. ezsp:/dev/ttyUSB0)")
     p.set_defaults(func=cmd_lab)
 
     p = sub.add_parser("debug", help="step through the premises in virtual time: "
@@ -309,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "exit, non-zero at the first that fails")
     p.add_argument("--premises", metavar="FILE", help="premises file (default: embedded)")
     p.add_argument("--state", metavar="DIR", help="keep the devices' stores here, to resume")
+    p.add_argument("--seed", type=int, default=0, help="the lab's seed (default 0)")
     p.set_defaults(func=cmd_debug)
 
     p = sub.add_parser("send", help="send a service request to a running lab's DCC API "
@@ -319,11 +323,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--user", required=True, help="the DCC User's EUI (90-B3-...)")
     p.add_argument("--device", required=True, help="the target device's EUI")
     p.add_argument("--counter", type=int, help="request counter (default: from the time)")
+    p.add_argument("--keys", metavar="DIR", help="the lab's key store (its --keys-out-dir; "
+                   "default $SMETSLAB_KEYS): signs the request and critical pre-commands")
     p.set_defaults(func=cmd_send)
 
     from tools.fuzz import add_parser as add_fuzz
 
     add_fuzz(sub)
+    __import__("tools.dongle", fromlist=["add_parser"]).add_parser(sub)
+    __import__("tools.ncp", fromlist=["add_parser"]).add_parser(sub)
     return parser
 
 

@@ -13,6 +13,10 @@
 - Mains power: `power_lost` / `power_restored` (last gasp, 3-minute rule).
 - `han_report(eui, stats)` records what the HAN observes of a device (CCS06 reads it);
   `firmware_transferred` reports an image sent to a HAN device (CCS08).
+- What the radio and the routing report become alerts to the DCC: duty cycle action
+  (DBCH06), a message discarded by duty cycle management (DBCH10), no sub GHz capacity
+  for a device (DBCH11), and a remote party message the hub could not deliver
+  (`failed_to_deliver`: 0x8F84, message code 0x00D5).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from firmware.chf.cosem import (
 from firmware.chf.device_log import (
     INSTALL_CODE, LINK_KEY, UNKNOWN_TYPE, DeviceLog, DeviceLogError, HanStats, LogEntry,
 )
-from firmware.chf.power import PowerSupply, WanNotice, WanSink
+from firmware.chf.power import RESTORATION_THRESHOLD, PowerSupply, WanNotice, WanSink
 from firmware.chf.sub_ghz import LOG_COLUMNS, SubGhz, single_band
 from firmware.core.credentials import DeviceCredentials, Role, TrustAnchors
 from firmware.core.device import EVENT_LOG, ORIGINATOR_COUNTER, GbcsDevice
@@ -42,7 +46,7 @@ from gbcs.axdr import (
 )
 from gbcs.cosem import datetime_bytes
 from gbcs.errors import GbcsDecodeError
-from gbcs.message import decode
+from gbcs.message import peek_header
 from gbcs.node import Node
 from han.cbke.mmo import InstallCodeError, install_code_link_key
 from han.crc import crc16_x25
@@ -53,8 +57,11 @@ JOINING_KEY, JOIN_TIMEOUT_KEY = "chf/joining", "chf/join_timeout"
 EXTENDED_PAN_KEY, STATS_KEY, TIME_SYNC_KEY = "chf/extended_pan_id", "chf/han_stats", \
     "chf/time_synchronised"
 CS14, DBCH07, DBCH09, CCS08 = 0x0018, 0x0111, 0x0113, 0x0128
+DBCH06, DBCH10, DBCH11, FAILURE_TO_DELIVER = 0x0110, 0x0114, 0x0115, 0x00D5
 FIRMWARE_TRANSFER_ALERT = 0x8F8A
 DEVICE_LOG_CHANGED, CHANNEL_CHANGED, CONFIGURATION_CHANGED = 0x8F12, 0x8F26, 0x8F2A
+DUTY_CYCLE_ACTION, DUTY_CYCLE_DISCARD, NO_SUB_GHZ_CAPACITY = 0x8F20, 0x8F2C, 0x8F2D
+NOT_DELIVERED = 0x8F84
 TIME_MASTER, TIME_SYNCHRONISED = 0x01, 0x02
 NEVER = bytes.fromhex("FFFFFFFFFFFFFFFFFF8000FF")
 Route = Callable[[bytes, bytes], None]
@@ -85,10 +92,12 @@ class Chf(GbcsDevice):
     # -- the WAN side -------------------------------------------------------------------
 
     def deliver(self, data: bytes) -> list[bytes]:
-        """A message from the WAN: the CHF's answer, or [] once routed or dropped."""
+        """A message from the WAN: the CHF's answer, or [] once routed or dropped. It
+        routes by the header alone (`peek_header`), as a hub does: the content is for
+        the recipient to decode and check."""
         try:
-            recipient = decode(data, verify=False).header.recipient
-        except GbcsDecodeError:  # malformed: the pipeline logs it
+            recipient = peek_header(data).recipient
+        except GbcsDecodeError:  # malformed header: the pipeline logs it
             return self.receive(data)
         if recipient == self.eui:
             return self.receive(data)
@@ -162,7 +171,10 @@ class Chf(GbcsDevice):
         return cosem.unix2000(self.now()), status
 
     def power_lost(self) -> None:
-        self.power.lost(self.now())
+        """Mains gone: the last gasp follows if it is still gone 3 minutes later."""
+        if self.power.lost(self.now()):
+            self.clock.schedule(lambda: self.power.confirm_outage(self.now()),
+                                "chf outage notice", after=RESTORATION_THRESHOLD)
 
     def power_restored(self) -> WanNotice | None:
         return self.power.restored(self.now())
@@ -173,6 +185,31 @@ class Chf(GbcsDevice):
         self.dlms_alert(DBCH07, CHANNEL_CHANGED, data_node("", [
             data_node("", mask, BIT_STRING), data_node("", reason, OCTET_STRING)],
             STRUCTURE))
+
+    def duty_cycle_action(self, eui: bytes) -> None:
+        """The sub GHz radio reached its limited duty cycle and restricted traffic to
+        `eui`: DBCH06 (0x8F20)."""
+        self.dlms_alert(DBCH06, DUTY_CYCLE_ACTION, data_node("", eui, OCTET_STRING))
+
+    def duty_cycle_discard(self, message: bytes) -> None:
+        """Duty cycle management discarded a remote party message: DBCH10 (0x8F2C) names
+        it (originator, target, CRA flag, originator counter)."""
+        self.dlms_alert(DBCH10, DUTY_CYCLE_DISCARD,
+                        data_node("", remote_party_fields(message), OCTET_STRING))
+
+    def sub_ghz_capacity_exhausted(self, eui: bytes) -> None:
+        """A device could not be given a sub GHz slot: DBCH11 (0x8F2D) names it."""
+        self.dlms_alert(DBCH11, NO_SUB_GHZ_CAPACITY, data_node("", eui, OCTET_STRING))
+
+    def failed_to_deliver(self, message: bytes) -> None:
+        """A remote party message the hub could not hand to its device in time (an
+        unreachable meter, a GSME that did not collect it before the delivery timeout):
+        logged, and 0x8F84 (message code 0x00D5) names it to the DCC."""
+        fields = remote_party_fields(message)
+        self.store.append(EVENT_LOG, {"at": self.now().isoformat(), "event": "not_delivered",
+                                      "message": fields})
+        self.dlms_alert(FAILURE_TO_DELIVER, NOT_DELIVERED,
+                        data_node("", fields, OCTET_STRING))
 
     def firmware_transferred(self, eui: bytes, version: bytes, outcome: int) -> None:
         """The HAN finished sending a firmware image to a logged device: CCS08 (0x8F8A,
@@ -187,6 +224,17 @@ class Chf(GbcsDevice):
 
     def extended_pan_id(self) -> bytes:
         return self.store.get(EXTENDED_PAN_KEY, self.eui)
+
+
+def remote_party_fields(message: bytes) -> bytes:
+    """Business originator and target, CRA flag and originator counter of a GBCS
+    message (25 octets, as the hub's remote party message alerts carry them)."""
+    try:
+        h = peek_header(message)
+    except GbcsDecodeError as err:
+        raise ChfError(f"not a GBCS message to name in an alert: {err}") from None
+    return (h.originator or bytes(8)) + (h.recipient or bytes(8)) + bytes([h.cra or 0]) + \
+        (h.originator_counter or 0).to_bytes(8, "big")
 
 
 # -- the objects' behaviour -------------------------------------------------------------

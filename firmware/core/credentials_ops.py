@@ -400,11 +400,16 @@ def issue_credentials(device: GbcsDevice, accepted: Accepted) -> Node:
     if accepted.use_case.code in device.hardware_faults:
         return asn1.build(0x000A, CRA_RESPONSE, {"response_code": 3})
     key = crypto.generate_private_key()
-    pending = dict(device.store.get(PENDING_KEYS) or {})
-    pending[usage] = _private_bytes(key)
-    device.store.put(PENDING_KEYS, pending)
+    hold_pending_key(device.store, usage, key)
     return asn1.build(0x000A, CRA_RESPONSE, {
         "certification_request": certification_request(device.eui, key, usage)})
+
+
+def hold_pending_key(store: NonVolatileStore, usage: str, key: crypto.PrivateKey) -> None:
+    """Keep `key` (DS or KA) pending until a CS02d certificate for it arrives."""
+    pending = dict(store.get(PENDING_KEYS) or {})
+    pending[usage] = _private_bytes(key)
+    store.put(PENDING_KEYS, pending)
 
 
 def certification_request(eui: bytes, key: crypto.PrivateKey, usage: str) -> bytes:

@@ -1,9 +1,13 @@
 """A meter's own device log: the devices it is joined to (CS03 join, CS04 unjoin,
 CS07 read join details).
 
-Joining records the other device (entity id, type, and for Method A its KA certificate,
-which the HAN key establishment uses); the HAN side of the join (CBKE, link keys) is the
-HAN's. `GbcsDevice.hardware_faults` (the board's fault injection) makes the log's
+Joining records the other device (entity id, type, and for Method C its SMKI Device
+KA certificate); the HAN side of a Method A join (CBKE, link keys) is the HAN's. The
+certificate is what lets a device take commands from the other device itself: a GSME
+joined to a PPMID by Method C checks the MAC of the PPMID's PCS01 / PCS02 with the ECDH
+of its KA key and the certificate's (`firmware.core.security.device_originator`), so a
+certificate that is not a device KA certificate is refused (invalidCertificate).
+Unjoining (CS04AC / CS04B) removes the entry, and with it that device's right to send. `GbcsDevice.hardware_faults` (the board's fault injection) makes the log's
 write or read fail (writeFailure, otherFailure, readFailure). The log holds a few entries (GBCS sizes it per device type): a full log answers
 deviceLogFull; a device already logged with another type incompatibleWithExistingEntry.
 """
@@ -13,14 +17,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from firmware.core.credentials_ops import CredentialsCommandError, payload
-from firmware.core.security import Accepted
+from firmware.core.security import JOIN_LOG, Accepted
 from gbcs import asn1
+from gbcs.certificates import parse_certificate
+from gbcs.errors import GbcsError
 from gbcs.node import Node, encode
 
 if TYPE_CHECKING:
     from firmware.core.device import GbcsDevice
 
-JOIN_LOG = "device/join_log"
 JOIN_LOG_CAPACITY = 5
 # Message code -> join methods it may carry (GBCS: A1 meter and A2 non-meter Method A,
 # B and C), either role for Method A.
@@ -52,7 +57,8 @@ def join(device: GbcsDevice, accepted: Accepted) -> Node:
     known = next((e for e in log if e["eui"] == eui), None)
     if method not in JOIN_METHODS.get(code, ()):
         result = INVALID_METHOD_FOR_CODE
-    elif method == METHOD_C and certificate is None:
+    elif (method == METHOD_C and certificate is None) or (
+            certificate is not None and not _device_ka_certificate(encode(certificate))):
         result = INVALID_CERTIFICATE
     elif method == 2 and not _method_b_pair(device.device_type, kind):
         result = INVALID_JOIN_METHOD_AND_ROLE
@@ -68,6 +74,14 @@ def join(device: GbcsDevice, accepted: Accepted) -> Node:
                  "certificate": encode(certificate) if certificate is not None else None}
         device.store.put(JOIN_LOG, [e for e in log if e["eui"] != eui] + [entry])
     return asn1.join_response(code, result)
+
+
+def _device_ka_certificate(der: bytes) -> bool:
+    try:
+        cert = parse_certificate(der)
+    except GbcsError:
+        return False
+    return cert.kind == "device" and cert.key_usage == "KA"
 
 
 def _method_b_pair(own: int | None, other: int) -> bool:

@@ -10,12 +10,17 @@ passed. The checks, in order:
 1. decode (without verification): malformed bytes are dropped and logged;
 2. the message is a command (CRA flag 1) addressed to this device (recipient system
    title = Device ID); one for another device is dropped silently;
-3. the ACB MAC: static-static ECDH between the device's KA private key and the ACB's KA
+3. the MAC: static-static ECDH between the device's KA private key and the ACB's KA
    public key; only Recovery / Contingency credential updates and the signed variant of
-   CS02a / CS02f travel signed but not MAC'd (as the RTDS 4.5.0 commands show);
+   CS02a / CS02f travel signed but not MAC'd (as the RTDS 4.5.0 commands show). A
+   command from a device (a PPMID's PCS01 / PCS02 to the GSME) is MAC'd by that device
+   instead, with the ECDH of the two devices' KA keys: the originator must be in this
+   device's join log with the KA certificate a Method C join (CS03C) gave it;
 4. the message code is one GBCS defines;
 5. the originator is one of the device's trust anchors, in a role allowed to sign the
-   command: critical commands must carry a valid signature by that anchor's DS key;
+   command: critical commands must carry a valid signature by that anchor's DS key; a
+   device originator may send only the commands its device type sends
+   (`DEVICE_COMMANDS`), and those come from no remote party;
 6. anti-replay: the originator counter is strictly greater than the highest accepted
    from that remote party;
 7. the grouping header date-time is empty: GBCS carries a command's execution date-time
@@ -30,12 +35,13 @@ for command, 0x8F53 failed authentication or authorisation not covered by other 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from firmware.core.credentials import DeviceCredentials, Role, TrustAnchor, TrustAnchors
 from gbcs import crypto
 from gbcs.build import message_mac_key
-from gbcs.errors import GbcsDecodeError
+from gbcs.certificates import parse_certificate
+from gbcs.errors import GbcsDecodeError, GbcsError
 from gbcs.message import DecodedMessage, decode, signed_bytes
 from gbcs.usecases import UseCase, by_code
 
@@ -109,9 +115,50 @@ SIGNER_ROLES: dict[int, tuple[Role, ...]] = {
     0x0125: (Role.LOAD_CONTROLLER,),                     # loadControllerByLoadController
     0x0126: (Role.SUPPLIER,),                            # loadControllerBySupplier
 }
+# Commands a device originates, by message code: the GBCS DeviceType that sends them
+# (PCS01 top-up and PCS02 emergency credit, from the PPMID to the GSME).
+PPMID_TYPE = 5
+DEVICE_COMMANDS: dict[int, int] = {0x009B: PPMID_TYPE, 0x0090: PPMID_TYPE}
+# Where a device keeps its join log (firmware.core.join): the devices joined to it,
+# each {"eui", "type", "method", "certificate"} (the other device's DER KA certificate
+# for a Method C join).
+JOIN_LOG = "device/join_log"
+
 # Commands that may come signed without the ACB's MAC: credential recovery (for when the
 # ACB itself cannot be trusted) and the signed variants of CS02a / CS02f.
 SIGNED_WITHOUT_MAC = frozenset({0x0008, 0x011B, 0x0108, 0x0109})
+
+
+@dataclass(frozen=True)
+class DeviceOriginator(TrustAnchor):
+    """A device joined to this one that may originate commands to it: its KA key from
+    the certificate the join carried; `role` is OTHER (no remote party role)."""
+
+    device_type: int = PPMID_TYPE
+
+
+@runtime_checkable
+class JoinLogStore(Protocol):
+    """A store that holds the device's join log (the device's NonVolatileStore)."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value at `key`."""
+
+
+def device_originator(store: object, eui: bytes) -> DeviceOriginator | None:
+    """The joined device `eui` as an originator, when the join gave its KA key."""
+    if not isinstance(store, JoinLogStore):
+        return None
+    entry = next((e for e in store.get(JOIN_LOG) or [] if e.get("eui") == eui), None)
+    if entry is None or not entry.get("certificate"):
+        return None
+    try:
+        cert = parse_certificate(entry["certificate"])
+    except GbcsError:
+        return None
+    if cert.kind != "device" or cert.key_usage != "KA":
+        return None
+    return DeviceOriginator(Role.OTHER, eui, None, cert.public_key, entry["type"])
 
 
 class CounterStore(Protocol):
@@ -159,7 +206,9 @@ Verdict = Accepted | Rejected
 def check_command(data: bytes, device: DeviceCredentials, anchors: TrustAnchors,
                   counters: CounterStore) -> Verdict:
     """Run the GBCS inbound checks on `data` (a whole message: GBT blocks are put
-    together before this) and return the verdict; changes nothing itself."""
+    together before this) and return the verdict; changes nothing itself. When
+    `counters` is the device's store, the devices in its join log may originate the
+    commands of their type (`DEVICE_COMMANDS`)."""
     try:
         msg = decode(data, verify=False)
     except GbcsDecodeError as err:
@@ -171,14 +220,17 @@ def check_command(data: bytes, device: DeviceCredentials, anchors: TrustAnchors,
     if h.recipient != device.eui:
         return Rejected(WRONG_RECIPIENT, f"recipient {h.recipient.hex().upper()} is not "
                         f"this device ({device.eui.hex().upper()})", msg)
-    rejected = _check_mac(msg, data, device, anchors)
+    joined = None if anchors.by_eui(h.originator) else device_originator(counters,
+                                                                         h.originator)
+    rejected = _check_mac(msg, data, device, anchors, joined)
     if rejected:
         return rejected
     use_case = by_code(h.message_code)
     if use_case is None or use_case.alert:
         return Rejected(UNKNOWN_MESSAGE_CODE,
                         f"message code 0x{h.message_code:04X} is no GBCS command", msg)
-    originator = _check_signature(msg, data, use_case, anchors)
+    originator = (_check_device(msg, use_case, joined) if joined is not None
+                  else _check_signature(msg, data, use_case, anchors))
     if isinstance(originator, Rejected):
         return originator
     highest = counters.highest(originator.eui)
@@ -194,22 +246,43 @@ def check_command(data: bytes, device: DeviceCredentials, anchors: TrustAnchors,
 
 
 def _check_mac(msg: DecodedMessage, data: bytes, device: DeviceCredentials,
-               anchors: TrustAnchors) -> Rejected | None:
+               anchors: TrustAnchors, joined: DeviceOriginator | None) -> Rejected | None:
     h = msg.header
     if h.mac is None:
-        if h.signature is not None and h.message_code in SIGNED_WITHOUT_MAC:
+        if h.signature is not None and h.message_code in SIGNED_WITHOUT_MAC \
+                and joined is None:
             return None
-        return Rejected(MAC_MISSING, "command without the ACB's MAC", msg)
+        return Rejected(MAC_MISSING, "command without the ACB's MAC" if joined is None
+                        else "device command without its originator's MAC", msg)
+    aad = crypto.MAC_AAD_PREFIX + data[h.signing_start:h.signing_end]
+    if joined is not None:
+        key = message_mac_key(device.ka, joined.ka, cra=h.cra, originator=h.originator,
+                              originator_counter=h.originator_counter, recipient=h.recipient)
+        if not crypto.mac_valid(key, crypto.iv_for(h.originator), aad, h.mac):
+            return Rejected(BAD_MAC, "the MAC does not verify with the joined device's "
+                            "key-agreement key", msg)
+        return None
     acb = anchors.get(Role.ACCESS_CONTROL_BROKER)
     if acb is None or acb.ka is None:
         return Rejected(NO_ACB_KEY, "no ACB key-agreement trust anchor to check the MAC",
                         msg)
     key = message_mac_key(device.ka, acb.ka, cra=h.cra, originator=h.originator,
                           originator_counter=h.originator_counter, recipient=h.recipient)
-    aad = crypto.MAC_AAD_PREFIX + data[h.signing_start:h.signing_end]
     if not crypto.mac_valid(key, crypto.iv_for(h.originator), aad, h.mac):
         return Rejected(BAD_MAC, "the MAC does not verify with the ACB's key", msg)
     return None
+
+
+def _check_device(msg: DecodedMessage, use_case: UseCase,
+                  joined: DeviceOriginator) -> DeviceOriginator | Rejected:
+    """A joined device may send the commands of its device type, unsigned."""
+    if DEVICE_COMMANDS.get(use_case.code) != joined.device_type:
+        return Rejected(SIGNER_NOT_AUTHORISED, f"{use_case.title} is not a command a "
+                        f"device of type {joined.device_type} sends", msg)
+    if msg.header.signature is not None:
+        return Rejected(BAD_SIGNATURE, f"{use_case.title} from a device is never signed",
+                        msg)
+    return joined
 
 
 def _check_signature(msg: DecodedMessage, data: bytes, use_case: UseCase,
@@ -221,6 +294,9 @@ def _check_signature(msg: DecodedMessage, data: bytes, use_case: UseCase,
     if not known:
         return Rejected(UNKNOWN_ORIGINATOR, f"originator {h.originator.hex().upper()} "
                         "is none of this device's trust anchors", msg)
+    if use_case.code in DEVICE_COMMANDS:
+        return Rejected(SIGNER_NOT_AUTHORISED, f"{use_case.title} comes from a joined "
+                        "device, never from a remote party", msg)
     critical = use_case.critical is True
     if h.signature is None and not critical:
         return known[0]

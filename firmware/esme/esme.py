@@ -10,7 +10,11 @@ fault-injection hook.
 
 The engine's alerts become GBCS alerts to the supplier: a DLMS Data-Notification with
 the alert code, as a Generic Critical Alert (0x1000, signed) for the 0x8Fxx codes GBCS
-classes critical, else a Generic Non Critical Alert (0x1001, MAC'd).
+classes critical, else a Generic Non Critical Alert (0x1001, MAC'd); a supply restored
+after an outage of 3 minutes or more goes to the Network Operator in its own message
+(0x0067, ECS80) with the interruption and restoration times. A command from an
+originator without authority raises 8F30; a firmware image received over the HAN 8F72
+with its hash (0x00CE); an integrity issue the board reports 81A0 (0x00F0).
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from firmware.core.credentials import DeviceCredentials, Role, TrustAnchors
+from firmware.core import firmware_image
+from firmware.core.credentials import DeviceCredentials, Role, TrustAnchor, TrustAnchors
 from firmware.core.device import EVENT_LOG, GbcsDevice
 from firmware.core.hal import Buttons, Clock, NonVolatileStore, SupplyContactor
 from firmware.core.responses import seal
-from firmware.core.security import Accepted
+from firmware.core.security import NO_AUTHORITY, Accepted, Rejected
 from firmware.esme import binding, server
 from firmware.esme.cosem import (
     HARDWARE_FAULT, OBJECT_UNDEFINED, AccessError, Context, CosemObject, FaultKey,
@@ -33,12 +38,16 @@ from firmware.esme.cosem import (
 from firmware.esme.cosem_time import Passive
 from firmware.esme.engine import LoadModel, MeterEngine
 from firmware.esme.objects import Variant, build
-from gbcs import dlms
+from gbcs import dlms, gbz
+from gbcs.axdr import OCTET_STRING, data_node
 from gbcs.cosem import datetime_bytes
 from gbcs.node import Node
 
 VARIANT_KEY = "esme/variant"
 CRITICAL_ALERT, NON_CRITICAL_ALERT = 0x1000, 0x1001
+OUTAGE_RESTORED_3_MINUTES, OUTAGE_RESTORE_ALERT = 0x8F36, 0x0067  # ECS80
+FIRMWARE_VERIFIED, FIRMWARE_RECEIPT_ALERT = 0x8F72, 0x00CE
+INTEGRITY_WARNING, INTEGRITY_ALERT = 0x81A0, 0x00F0
 
 
 class NoLoad:
@@ -171,17 +180,65 @@ class Esme(GbcsDevice):
                                           "detail": err.detail})
 
     def _engine_alert(self, code: int, detail: Any) -> None:
-        """An engine alert as a GBCS alert to the supplier (0x8Fxx are critical)."""
-        supplier = self.anchors.get(Role.SUPPLIER)
-        if supplier is None:
-            self.store.append(EVENT_LOG, {"at": self.now().isoformat(),
-                                          "event": "alert_undeliverable",
-                                          "detail": f"0x{code:04X}: no supplier"})
+        """An engine alert as a GBCS alert: 8F36 to the Network Operator (ECS80), the
+        others to the supplier (0x8Fxx are critical)."""
+        if code == OUTAGE_RESTORED_3_MINUTES:
+            restored = self.now()
+            interrupted = restored - _dt.timedelta(seconds=detail["outage_s"])
+            self._alert(OUTAGE_RESTORE_ALERT, code, Role.NETWORK_OPERATOR,
+                        [data_node("interrupted", datetime_bytes(interrupted), OCTET_STRING),
+                         data_node("restored", datetime_bytes(restored), OCTET_STRING)])
             return
         message_code = CRITICAL_ALERT if code >> 8 == 0x8F else NON_CRITICAL_ALERT
-        notification = dlms.alert_notification(code, datetime_bytes(self.now()), [],
+        self._alert(message_code, code, Role.SUPPLIER, [])
+
+    def _alert(self, message_code: int, code: int, role: Role, payload: list[Node]) -> None:
+        """A DLMS Data-Notification alert to the `role` anchor (logged when there is none)."""
+        anchor: TrustAnchor | None = self.anchors.get(role)
+        if anchor is None:
+            self.store.append(EVENT_LOG, {"at": self.now().isoformat(),
+                                          "event": "alert_undeliverable",
+                                          "detail": f"0x{code:04X}: no {role.value}"})
+            return
+        notification = dlms.alert_notification(code, datetime_bytes(self.now()), payload,
                                                invoke_id=0)
-        self.raise_alert(message_code, notification, supplier)
+        self.raise_alert(message_code, notification, anchor)
+
+    def _log_rejected(self, verdict: Rejected) -> None:
+        """Logged as every device does; a command from a party without authority for it
+        is also alerted to the supplier (8F30)."""
+        super()._log_rejected(verdict)
+        if verdict.event_code == NO_AUTHORITY:
+            self._engine_alert(NO_AUTHORITY, {"reason": verdict.reason})
+
+    # -- the board's reports ------------------------------------------------------------
+
+    def firmware_received(self, image: bytes, version: bytes) -> bytes:
+        """A whole firmware image arrived over the HAN from the hub (CS11 distribution):
+        keep it for CS06 activation and tell the supplier its manufacturer image hash
+        (8F72 Firmware Verification Successful, 0x00CE)."""
+        with self.store.transaction():
+            digest = firmware_image.store_image(self.store, image, version)
+            self.store.append(EVENT_LOG, {"at": self.now().isoformat(),
+                                          "event": "firmware_verified",
+                                          "detail": digest.hex()})
+            self._alert(FIRMWARE_RECEIPT_ALERT, FIRMWARE_VERIFIED, Role.SUPPLIER,
+                        [data_node("calculated_manufacturer_hash", digest, OCTET_STRING)])
+        return digest
+
+    def integrity_issue(self, warning: int) -> None:
+        """The board reports an integrity issue (gbz.INTEGRITY_WARNINGS, e.g. 0x0005 an
+        unexpected hardware reset): logged, and 81A0 (0x00F0) to the supplier."""
+        if warning not in gbz.INTEGRITY_WARNINGS:
+            raise EsmeError(f"integrity issue 0x{warning:04X}: no GBCS integrity warning")
+        with self.store.transaction():
+            self.store.append(EVENT_LOG, {"at": self.now().isoformat(),
+                                          "event": "integrity_issue",
+                                          "detail": f"0x{warning:04X} "
+                                                    f"{gbz.INTEGRITY_WARNINGS[warning]}"})
+            self._alert(INTEGRITY_ALERT, INTEGRITY_WARNING, Role.SUPPLIER,
+                        [data_node("integrity_issue_warning", warning.to_bytes(2, "big"),
+                                   OCTET_STRING)])
 
     def _rearm(self) -> None:
         """Arm the activation timers a restart lost (their due times are in the store)."""

@@ -7,7 +7,9 @@ Its mirror is a `GasData` like the GSME's own, filled at each 30-minute sync
 logs ...), and the tap-off, the commands the GSME executed since the last sync, which
 the GPF replays through the same handlers, so the tariff, calendar, billing period and
 the rest of the published configuration follow. The GPF's own commands are the change
-of tenancy (GCS09); reads of the mirror are answered as the GSME answers them.
+of tenancy (GCS09); reads of the mirror are answered as the GSME answers them. Its
+device log (the PPMID and Type 2 devices bound to it) is restored by GCS59 and backed
+up to the DCC by GCS62 (`firmware.gpf.device_log`).
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from firmware.core.hal import Clock, NonVolatileStore
 from firmware.core.responses import seal
 from firmware.core.security import Accepted
 from firmware.core.zse import Request, ZclError, ZseServer, to_datetime
+from firmware.gpf import device_log
 from gbcs.node import Node
 
 LAST_SYNC = "gpf/last_sync"
+TAP_OFF_MARK = "gpf/mark/tap_off"
 
 
 class GpfError(ValueError):
@@ -37,6 +41,7 @@ class Gpf(GbcsDevice):
     def __init__(self, credentials: DeviceCredentials, anchors: TrustAnchors,
                  store: NonVolatileStore, clock: Clock) -> None:
         super().__init__(credentials, anchors, store, clock)
+        self.der_handlers[device_log.RESTORE] = device_log.restore
         self.data = GasData(store, self.now, snapshots=False)
         self.server = ZseServer(self.data.attributes, self.data.handlers())
         self.faults = self.server.faults
@@ -66,12 +71,16 @@ class Gpf(GbcsDevice):
 
     def sync(self, update: dict[str, Any]) -> None:
         """Take a GSME sync into the mirror, in one transaction: attributes, new log
-        entries (each once, by its GSME sequence number) and the tap-off commands, the
-        GSME's attributes having the last word."""
+        entries and tap-off commands (each once, by its GSME sequence number: a GSME
+        resends what was not acknowledged), the GSME's attributes having the last word."""
         try:
             with self.store.transaction():
-                for item in update["tap_off"]:
-                    self._tap_off(item)
+                mark = self.store.get(TAP_OFF_MARK, -1)
+                for seq, item in update["tap_off"]:
+                    if seq > mark:      # a resent sync replays nothing twice
+                        self._tap_off(item)
+                        mark = seq
+                self.store.put(TAP_OFF_MARK, mark)
                 self.data.attributes.load(update["attributes"])
                 for log, entries in update["logs"].items():
                     if log not in LOGS:

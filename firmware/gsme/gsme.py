@@ -13,8 +13,14 @@ profile, charges it (kWh x unit price) against the bill and, in prepayment mode,
 credit then the emergency credit, closing the valve when both are exhausted; at midnight
 it logs the day's consumption, takes the daily snapshot, charges the standing charge,
 recovers the time-based debts (Debt3 is recovered as a share of each top-up) and
-counts down the battery; then it syncs with the GPF (`on_sync`): its attributes, the
-new log entries, and the commands it executed since the last sync (the tap-off).
+counts down the battery; closes a billing period that ended (`firmware.gsme.billing`,
+GCS53); then it syncs with the GPF (`on_sync`): its attributes, the new log entries, and
+the commands it executed since the last sync (the tap-off), resent until the hub
+acknowledges them (`sync_acknowledged`). A GCS31 sampling run samples the flow at its
+interval (6 minutes) between wakes. GCS28 sets its clock from the HAN time source
+(`firmware.gsme.clock`). Events in ALERTED_EVENTS (credit added locally, a command from
+an unknown originator, low battery), integrity issues and a received firmware image
+(8F72) become alerts to the Supplier, which leave with its next message up the tunnel.
 """
 
 from __future__ import annotations
@@ -36,19 +42,34 @@ from firmware.core.gas import (
 )
 from firmware.core.hal import Battery, Clock, NonVolatileStore, Timer, Valve
 from firmware.core.responses import seal
-from firmware.core.security import Accepted
+from firmware.core import firmware_image
+from firmware.core.credentials import Role
+from firmware.core.security import Accepted, Rejected
 from firmware.core.zse import (
     INVALID_VALUE, Handler, Request, ZclError, ZseServer, response, to_datetime, to_seconds,
 )
+from firmware.gsme import billing
+from firmware.gsme import clock as gsme_clock
+from firmware.gsme.clock import CLOCK_OFFSET, SET_CLOCK, TimeSource
 from gbcs import gbz
 from gbcs.node import Node
 
 WAKE = _dt.timedelta(minutes=30)
+TAP_OFF = "gsme/tap_off"
+NETWORK_RUN = "gsme/network_run"
+SYNC_ACKED, SYNC_HISTORY = "gsme/sync_acked", "gsme/sync_history"
+RESEND_WAKES = 4      # syncs an unacknowledged entry goes with
 FUTURE_DATED_ALERT = 0x00CD  # message code of the GBZ future-dated execution alert
 FUTURE_DATED_SUCCESS = 0x8F66
 # Event codes (gbcs.alerts).
 SUPPLY_ARMED_EVENT, SUPPLY_INTERRUPTED, LOW_BATTERY = 0x8F32, 0x8F57, 0x8F1F
 EMERGENCY_CREDIT_ACTIVATED, CREDIT_ADDED_LOCALLY = 0x81AB, 0x810E
+NO_AUTHORITY, INTEGRITY_WARNING = 0x8F30, 0x81A0
+FIRMWARE_VERIFIED = 0x8F72
+GENERIC_CRITICAL, GENERIC_NON_CRITICAL = 0x1000, 0x1001   # GBZ generic alert message codes
+# The events the meter also tells its Supplier about, as generic alerts (critical for
+# the 0x8Fxx codes: signed, as the RTDS's GCA / GNCA alerts are).
+ALERTED_EVENTS = frozenset({NO_AUTHORITY, CREDIT_ADDED_LOCALLY, LOW_BATTERY})
 DUPLICATE_UTRN, UTRN_NOT_AUTHENTIC, UTRN_ABOVE_MAX_CREDIT = 0x8F51, 0x8F63, 0x8F5B
 
 # ConsumerTopUpResponse result types.
@@ -84,15 +105,18 @@ class Gsme(GbcsDevice):
                  store: NonVolatileStore, clock: Clock, valve: Valve, *,
                  battery: Battery | None = None, load: GasLoad | None = None,
                  verify_utrn: UtrnVerifier | None = None,
-                 on_sync: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 on_sync: Callable[[dict[str, Any]], None] | None = None,
+                 time_source: TimeSource | None = None) -> None:
         super().__init__(credentials, anchors, store, clock)
+        self.der_handlers[SET_CLOCK] = gsme_clock.set_clock
+        self.time_source = time_source
         self.valve = valve
         self.battery = battery
         self.load = load
         self.verify_utrn = verify_utrn
         self.on_sync = on_sync
         self.data = GasData(store, self.now, self._defer)
-        store.declare_log("gsme/tap_off", 500)
+        store.declare_log(TAP_OFF, 500)
         self.server = ZseServer(self.data.attributes, self.data.handlers() | self._handlers())
         self.faults = self.server.faults
         self._accepted: Accepted | None = None
@@ -101,6 +125,10 @@ class Gsme(GbcsDevice):
         self._rearm()
 
     # -- the pipeline -------------------------------------------------------------------
+
+    def now(self) -> _dt.datetime:
+        """The meter's own clock: the board clock as GCS28 last set it."""
+        return self.clock.now() + gsme_clock.offset(self.store.get(CLOCK_OFFSET))
 
     def execute(self, accepted: Accepted) -> Node:
         payload = next((n for n in accepted.message.tree.walk() if n.name == "gbz"), None)
@@ -114,7 +142,7 @@ class Gsme(GbcsDevice):
         finally:
             self._accepted = None
         for request in self.server.executed:
-            self.store.append("gsme/tap_off", _tap(request))
+            self.store.append(TAP_OFF, _tap(request))
         return result
 
     def _seal(self, plaintext: bytes) -> bytes:
@@ -124,6 +152,52 @@ class Gsme(GbcsDevice):
             raise GsmeError("no requester key-agreement key to encrypt for")
         return seal(self.credentials, accepted.originator, accepted.originator_counter,
                     plaintext)
+
+    # -- alerts -------------------------------------------------------------------------
+
+    def _log_rejected(self, verdict: Rejected) -> None:
+        super()._log_rejected(verdict)
+        if verdict.event_code in ALERTED_EVENTS:
+            self.alert_event(verdict.event_code)
+
+    def event(self, code: int, data: bytes = b"", security: bool = False) -> None:
+        """Log an event; the ones in ALERTED_EVENTS also go to the Supplier."""
+        self.data.log_event(code, data, security=security)
+        if code in ALERTED_EVENTS:
+            self.alert_event(code)
+
+    def alert_event(self, code: int) -> None:
+        """A GBZ generic alert (no components) to the Supplier; it leaves with the
+        meter's next message up its tunnel (a Response, or the next wake)."""
+        critical = code & 0xFF00 == 0x8F00
+        self._alert_supplier(GENERIC_CRITICAL if critical else GENERIC_NON_CRITICAL,
+                             gbz.GbzAlert(code, self.now()))
+
+    def integrity_issue(self, warning: int) -> None:
+        """The board reports an integrity issue (gbz.INTEGRITY_WARNINGS, e.g. 0x0005 an
+        unexpected hardware reset): logged, and 0x81A0 (message code 0x00F2) to the
+        Supplier."""
+        self.data.log_event(INTEGRITY_WARNING, warning.to_bytes(2, "big"))
+        self._alert_supplier(gbz.METER_INTEGRITY_ALERT, gbz.GbzAlert(
+            INTEGRITY_WARNING, self.now(), [gbz.integrity_warning(warning)]))
+
+    def firmware_received(self, image: bytes, version: bytes) -> bytes:
+        """A whole firmware image arrived over the HAN from the hub (CS11 distribution):
+        keep it for CS06 activation and tell the Supplier its manufacturer image hash
+        (8F72 Firmware Verification Successful, message code 0x00CF)."""
+        with self.store.transaction():
+            digest = firmware_image.store_image(self.store, image, version)
+            self.data.log_event(FIRMWARE_VERIFIED)
+            self._alert_supplier(gbz.FIRMWARE_RECEIPT_ALERT, gbz.GbzAlert(
+                FIRMWARE_VERIFIED, self.now(), [gbz.firmware_hash(digest)]))
+        return digest
+
+    def _alert_supplier(self, message_code: int, alert: gbz.GbzAlert) -> None:
+        supplier = self.anchors.get(Role.SUPPLIER)
+        if supplier is None or supplier.ka is None:
+            self.data.log_event(alert.code, b"no Supplier anchor to alert")
+            return
+        self.raise_alert(message_code, gbz.gbz_payload([], alert), supplier)
 
     # -- future-dated commands ----------------------------------------------------------
 
@@ -152,7 +226,7 @@ class Gsme(GbcsDevice):
             handler = self.server.handlers[(request.cluster_id, request.direction,
                                             request.command_id)]
             handler(request)  # now due, so it takes effect
-            self.store.append("gsme/tap_off", pending["request"])
+            self.store.append(TAP_OFF, pending["request"])
             recipient = next((a for a in self.anchors.anchors.values()
                               if a.role.value == pending["recipient"]), None)
             if recipient is not None and recipient.ka is not None:
@@ -167,6 +241,7 @@ class Gsme(GbcsDevice):
         """Arm the timers a restart lost: future-dated commands and the wake timer."""
         for key in self.store.keys("gsme/pending/"):
             self._arm(key, to_datetime(self.store.get(key)["at"]))
+        self._arm_sampling()
         last = self.store.get("gsme/last_wake")
         if last is None:
             self.store.put("gsme/last_wake", to_seconds(self.now()))
@@ -213,10 +288,10 @@ class Gsme(GbcsDevice):
         d.set(BLOCK_SUMMATIONS[0], d.get(BLOCK_SUMMATIONS[0]) + litres)
         d.add_sample(PROFILE, last, litres)
         self.store.put("gsme/day_litres", self.store.get("gsme/day_litres", 0) + litres)
-        self._network_sample(now, litres)
         self.charge(round(d.kwh(litres) * d.unit_price()))
         if now.hour == 0 and now.minute == 0:
             self._end_of_day(now)
+        billing.check(self)
         self._check_battery()
 
     def _end_of_day(self, now: _dt.datetime) -> None:
@@ -231,21 +306,38 @@ class Gsme(GbcsDevice):
         d.set(BATTERY_DAYS, max(0, d.get(BATTERY_DAYS) - 1))
         d.take_snapshot(CAUSE_DAILY)
 
-    def _network_sample(self, now: _dt.datetime, litres: int) -> None:
-        """The network data log (GCS31): samples while a sampling run is active."""
-        run = self.store.get("gsme/network_run")
-        if not run or now < to_datetime(run["start"]):
+    def _arm_sampling(self) -> None:
+        """Time the next network data sample of the running GCS31 sampling run."""
+        run = self.store.get(NETWORK_RUN)
+        if not run:
             return
-        self.data.add_sample(NETWORK_DATA, now, litres)
-        run["taken"] += 1
-        self.store.put("gsme/network_run", run if run["taken"] < run["max"] else None)
+        due = to_datetime(run["start"] + (run["taken"] + 1) * run["interval"])
+        self.clock.schedule(self._network_sample, "gsme network sample",
+                            after=max(due - self.now(), _dt.timedelta(0)))
+
+    def _network_sample(self) -> None:
+        """One network data sample (GCS31, SRV 14.1): the gas drawn over the last
+        interval, read from the flow sensor between wakes (the radio stays asleep)."""
+        run = self.store.get(NETWORK_RUN)
+        if not run:
+            return
+        end = to_datetime(run["start"] + (run["taken"] + 1) * run["interval"])
+        begin = end - _dt.timedelta(seconds=run["interval"])
+        litres = 0
+        if self.load is not None and self.valve.open:
+            litres = max(0, int(self.load.volume_litres(begin, end)))
+        with self.store.transaction():
+            self.data.add_sample(NETWORK_DATA, begin, litres)
+            run["taken"] += 1
+            self.store.put(NETWORK_RUN, run if run["taken"] < run["max"] else None)
+        self._arm_sampling()
 
     def _check_battery(self) -> None:
         if self.battery is None or self.battery.level() > 0.1:
             return
         if not self.store.get("gsme/low_battery_logged"):
             self.store.put("gsme/low_battery_logged", True)
-            self.data.log_event(LOW_BATTERY)
+            self.event(LOW_BATTERY)
 
     def charge(self, amount: int) -> None:
         """Bill `amount` (1/1000 p); in prepayment mode take it from the credit, then the
@@ -271,22 +363,33 @@ class Gsme(GbcsDevice):
             d.log_event(SUPPLY_INTERRUPTED)
 
     def sync_data(self) -> dict[str, Any]:
-        """What the GPF mirrors: attributes, new log entries, the tap-off since the last
-        sync (marks of what was sent are kept, so each entry goes once)."""
-        marks = self.store.get("gsme/sync_marks", {})
-        logs = self.data.logs_since(marks)
-        tap_off = [e for e in self.store.entries("gsme/tap_off")
-                   if e.seq > marks.get("gsme/tap_off", -1)]
-        new_marks = dict(marks)
+        """What the GPF mirrors: attributes, the log entries and tap-off commands the
+        GPF may not have yet, each with its sequence number (the GPF takes each once),
+        and the marks this update brings the GPF to (`sync_acknowledged` takes them back
+        once the hub confirmed it). Entries go again until acknowledged, or for the last
+        RESEND_WAKES syncs when nothing acknowledges: a lost sync is made good by the
+        next one."""
+        history = list(self.store.get(SYNC_HISTORY, []))
+        base = dict(self.store.get(SYNC_ACKED, {}))
+        if len(history) >= RESEND_WAKES:
+            base = _newest(base, history[-RESEND_WAKES])
+        logs = self.data.logs_since(base)
+        tap_off = [[e.seq, e.value] for e in self.store.entries(TAP_OFF)
+                   if e.seq > base.get(TAP_OFF, -1)]
+        marks = dict(base)
         for log, entries in logs.items():
             if entries:
-                new_marks[log] = entries[-1][0]
+                marks[log] = entries[-1][0]
         if tap_off:
-            new_marks["gsme/tap_off"] = tap_off[-1].seq
-        self.store.put("gsme/sync_marks", new_marks)
+            marks[TAP_OFF] = tap_off[-1][0]
+        self.store.put(SYNC_HISTORY, (history + [marks])[-RESEND_WAKES:])
         return {"at": to_seconds(self.now()), "attributes": self.data.attributes.stored(),
-                "logs": logs, "tap_off": [e.value for e in tap_off],
+                "logs": logs, "tap_off": tap_off, "marks": marks,
                 "config": {k: self.store.get(k) for k in self.store.keys("gas/config/")}}
+
+    def sync_acknowledged(self, marks: dict[str, int]) -> None:
+        """The hub confirmed a sync: what it carried need not go again."""
+        self.store.put(SYNC_ACKED, _newest(dict(self.store.get(SYNC_ACKED, {})), marks))
 
     # -- the valve and the button -------------------------------------------------------
 
@@ -349,12 +452,14 @@ class Gsme(GbcsDevice):
     def _start_sampling(self, request: Request) -> list:
         """Start the network data log; 0xFFFF (no sampling) while one is still running."""
         f = request.fields
-        running = self.store.get("gsme/network_run")
+        running = self.store.get(NETWORK_RUN)
         sample_id = 0xFFFF
-        if not running and f["max_number_of_samples"]:
+        if not running and f["max_number_of_samples"] and f["sample_request_interval"]:
             start = max(to_datetime(f["start_sampling_time"]), self.now())
-            self.store.put("gsme/network_run", {"start": to_seconds(start), "taken": 0,
-                                                "max": f["max_number_of_samples"]})
+            self.store.put(NETWORK_RUN, {"start": to_seconds(start), "taken": 0,
+                                         "max": f["max_number_of_samples"],
+                                         "interval": f["sample_request_interval"]})
+            self._arm_sampling()
             sample_id = NETWORK_DATA
         return [response(METERING, 0x0D, TO_CLIENT, request, sample_id=sample_id)]
 
@@ -405,7 +510,7 @@ class Gsme(GbcsDevice):
             d.set(EMERGENCY_CREDIT_REMAINING, 0)
         self.store.append("gas/top_ups", {"t": to_seconds(self.now()), "code": code,
                                           "amount": value})
-        d.log_event(CREDIT_ADDED_LOCALLY)
+        self.event(CREDIT_ADDED_LOCALLY)
         self._arm_if_disabled()
 
     def _arm_if_disabled(self) -> None:
@@ -447,6 +552,11 @@ class Gsme(GbcsDevice):
         """GCS11: a new privacy PIN (password type) for the meter's user interface."""
         f = request.fields
         self.store.put(f"gsme/password/{f['password_type']}", f["password"])
+
+
+def _newest(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    """Per log, the later of two marks."""
+    return {k: max(a.get(k, -1), b.get(k, -1)) for k in a.keys() | b.keys()}
 
 
 def _tap(request: Request) -> dict[str, Any]:

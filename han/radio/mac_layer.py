@@ -189,8 +189,9 @@ class MacLayer(ABC):
         self.medium.transmit(self, raw)
         self._stay_awake()
         if tx.frame.ack_request:
-            wait = 2 * self.medium.model.latency + air_time(len(raw)) + air_time(5) \
-                + timedelta(milliseconds=1)
+            model = self.medium.model
+            wait = 2 * model.latency + air_time(len(raw)) + air_time(5) \
+                + timedelta(milliseconds=1) + model.ack_slack
             self._ack_timer = self.after(wait, self._ack_timeout, "mac ack wait")
         else:
             self._finish_tx(True)

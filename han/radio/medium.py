@@ -68,6 +68,9 @@ class LinkModel:
     latency: timedelta = timedelta(milliseconds=1)
     interference: dict[int, float] = field(default_factory=dict)   # channel -> loss
     tx_power_dbm: float = 0.0
+    # Extra time a sender waits for its MAC ack: frames that cross processes (the
+    # loopback UDP medium) are late by the scheduling of two programs, not by the air.
+    ack_slack: timedelta = timedelta(0)
 
     def rssi(self, distance_m: float) -> float:
         """Received power: free space at 1 m (40 dB at 2.4 GHz), then exponent 3 indoors."""

@@ -17,10 +17,14 @@ import select
 import socket
 import struct
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import timedelta
 
 from han.radio.medium import CHANNELS, MAX_PHY_PACKET, Medium, Receiver, Scheduler, epoch_us
 
+# The MAC ack wait of radios on a medium shared across processes (`LinkModel.ack_slack`):
+# a frame and its ack each cross two busy programs.
+ACK_SLACK = timedelta(milliseconds=50)
 MAGIC = b"SLHN"
 VERSION = 1
 HEADER = struct.Struct("<4sBBfffQQ")
@@ -75,6 +79,7 @@ class UdpParticipant:
         self._timer = None
         self._scheduler: Scheduler = medium.scheduler
         medium.bridges.append(self._forward)
+        medium.model = replace(medium.model, ack_slack=max(medium.model.ack_slack, ACK_SLACK))
 
     @property
     def port(self) -> int:

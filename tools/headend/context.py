@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as _dt
 import re
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable
 
 from gbcs.axdr import array_node, data_node, structure_node
 from gbcs.node import Node
@@ -27,6 +29,7 @@ _RANGE_CLOCK = (1, bytes((0, 0, 94, 44, 100, 255)), 2, 0)
 _CANCEL_YEAR = 3000
 
 
+@lru_cache(maxsize=1024)  # transforms name the same few objects on every request
 def obis(text: str) -> bytes:
     """6 OBIS octets from ``A-B:C.D.E.F``."""
     a_b, c_f = text.split(":")
@@ -44,6 +47,7 @@ class Context:
     originator: bytes
     counter: int
     now: _dt.datetime | None = None
+    inventory: Callable[[bytes], Device | None] | None = None   # other devices (SMI)
 
     def issuer_event_id(self) -> int:
         if self.now is None:

@@ -81,6 +81,11 @@ class _Outstanding:
     command: Command
     sent: bytes | None = None
     due: _dt.datetime | None = None
+    # The RequestID as text, made once: the log and the sequencing keys use it.
+    rid: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rid = str(self.request.request_id)
 
 
 @dataclass
@@ -195,16 +200,17 @@ class Dcc:
         acb_counter = None
         if via_acb(choose_use_case(req, device) or "", device):
             acb_counter = self._next_acb_counter()
-        command = transform(req, device, acb=self.keys.acb, acb_counter=acb_counter, now=now)
+        command = transform(req, device, acb=self.keys.acb, acb_counter=acb_counter, now=now,
+                            inventory=self.inventory.device)
         if not counter_spent:
             self.counters.advance(user.eui, rid.counter)
         if acb_counter is not None:
             self.counters.advance(self.keys.acb, acb_counter)
         item = _Outstanding(req, user, command)
-        self._progress[str(rid)] = _IN_PROGRESS
+        self._progress[item.rid] = _IN_PROGRESS
         if command.critical:
             self._pending_signature[(command.originator, command.originator_counter)] = item
-            self.log.add(now, "out", user=user.eui, request_id=str(rid), srv=req.srv, code=I0,
+            self.log.add(now, "out", user=user.eui, request_id=item.rid, srv=req.srv, code=I0,
                          detail="pre-command returned for signing")
             return Accepted(rid, self._response(req, I0, pre_command=command.apdu),
                             command.apdu, awaiting_signature=True)
@@ -352,14 +358,14 @@ class Dcc:
         preceding = str(req.preceding_request_id) if req.preceding_request_id else None
         if preceding is not None and self._progress.get(preceding) == _IN_PROGRESS:
             self._after.setdefault(preceding, []).append(item)
-            self.log.add(now, "held", user=item.user.eui, request_id=str(req.request_id),
+            self.log.add(now, "held", user=item.user.eui, request_id=item.rid,
                          srv=req.srv, code=I99, detail=f"until {preceding} completes")
             return Accepted(req.request_id, self._response(req, I99), None)
         when = req.execution_datetime
         if when is not None and entry is not None and "DSP" in entry.future_dated and when > now:
             item.due = when
             self._held.append(item)
-            self.log.add(now, "held", user=item.user.eui, request_id=str(req.request_id),
+            self.log.add(now, "held", user=item.user.eui, request_id=item.rid,
                          srv=req.srv, code=I99, detail=f"until {when.isoformat()}")
             return Accepted(req.request_id, self._response(req, I99), None, held_until=when)
         self._send(item, now)
@@ -368,7 +374,7 @@ class Dcc:
     def _send(self, item: _Outstanding, now: _dt.datetime) -> None:
         cmd = item.command
         self._awaiting[(cmd.originator, cmd.originator_counter)] = item
-        self.log.add(now, "out", user=item.user.eui, request_id=str(item.request.request_id),
+        self.log.add(now, "out", user=item.user.eui, request_id=item.rid,
                      srv=item.request.srv, code=I99, detail=item.sent.hex())
         self.wan(cmd.recipient, item.sent)
 
@@ -423,13 +429,13 @@ class Dcc:
             req = item.request
             response = self._response(req, I0, gbcs_payload=data, response_id=RequestId(
                 h.originator, item.user.eui, h.originator_counter))
-            self.log.add(now, "in-wan", user=item.user.eui, request_id=str(req.request_id),
+            self.log.add(now, "in-wan", user=item.user.eui, request_id=item.rid,
                          srv=req.srv, code=I0, detail=data.hex())
             self.deliver(item.user.eui, response)
             ok = mmc.succeeded(msg)
             if ok and req.srv == _COMMISSION:
                 self._commissioned(req.request_id.target, now)
-            self._completed(str(req.request_id), ok, now)
+            self._completed(item.rid, ok, now)
             return response
         if h.cra == CRA_ALERT:
             return self._route_alert(msg, data, now)
@@ -465,9 +471,9 @@ class Dcc:
                 else:
                     self._send(item, now)
                 continue
-            self.log.add(now, "cancelled", user=item.user.eui, request_id=str(req.request_id),
+            self.log.add(now, "cancelled", user=item.user.eui, request_id=item.rid,
                          srv=req.srv, code="sequence", detail=f"preceding {rid} failed")
-            self._completed(str(req.request_id), False, now)
+            self._completed(item.rid, False, now)
 
     def _route_alert(self, msg, data: bytes, now: _dt.datetime) -> ServiceResponse | None:
         h = msg.header

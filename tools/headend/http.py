@@ -20,8 +20,13 @@ Refusals are DUIS Service Responses with the error code and an HTTP status that 
 what kind of refusal it is (`HTTP_STATUS`); a request that is not well-formed or not
 schema-valid has no Service Response and gets 400 with the reason as text. Nothing a
 client sends produces a 500. The DCC core stays synchronous: handlers call it directly.
-The User is the RequestID's originator; XML signatures and TLS client certificates,
-which authenticate Users on the real DCC, are not checked here.
+The User is the RequestID's originator, authenticated by the request's XML-DSig
+signature (`xmldsig`) checked with the User's key (`DccKeys.user_ds`): a bad signature
+gets the DUIS error E1, like any failed authentication, and is kept in the message log.
+An app created with ``require_signature=True`` (as DUIS has it) refuses unsigned
+requests the same way, the JSON form included, which carries no signature; by default
+unsigned requests are let in, so that lab scripts and the JSON form work without keys.
+TLS client certificates are not checked here.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from typing import Callable
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
 from gbcs.keystore import Keystore
-from tools.headend import duis, mmc
+from tools.headend import duis, mmc, xmldsig
 from tools.headend.dcc import SIGNED_CVS, TRANSFORM_CV, Accepted, Dcc, Quarantined
 from tools.headend.duis import (E1, E2, E4, E5, E11, E12, E13, E19, E20, E21, DuisError,
                                 ServiceRequest, ServiceResponse)
@@ -71,8 +76,10 @@ class HeadEnd:
     (POST to an endpoint, or kept for polling)."""
 
     def __init__(self, dcc: Dcc, endpoints: dict[bytes, Endpoint] | None = None,
-                 mmc_keys: Callable[[bytes], Keystore | None] | None = None) -> None:
+                 mmc_keys: Callable[[bytes], Keystore | None] | None = None, *,
+                 require_signature: bool = False) -> None:
         self.dcc = dcc
+        self.require_signature = require_signature
         self.endpoints = dict(endpoints or {})
         self.mmc_keys = mmc_keys or (lambda user: None)
         self.mailboxes: dict[bytes, deque[ServiceResponse]] = defaultdict(deque)
@@ -158,7 +165,7 @@ class HeadEnd:
 
     async def service_s(self, request: web.Request) -> web.Response:
         req = await self._parse(request)
-        user = self._user(req)
+        user = await self._user(request, req)
         if req.service == "SignedPreCommand":
             if req.command_variant not in SIGNED_CVS:
                 raise DuisError(E12, "a signed pre-command takes command variant 5, 6 or 7",
@@ -175,7 +182,7 @@ class HeadEnd:
 
     async def service_t(self, request: web.Request) -> web.Response:
         req = await self._parse(request)
-        user = self._user(req)
+        user = await self._user(request, req)
         if req.command_variant != TRANSFORM_CV:
             raise DuisError(E13, "only command variant 4 (transform a critical request) goes "
                             "to /api/v1/serviceT", "Request/Header/CommandVariant")
@@ -183,7 +190,7 @@ class HeadEnd:
 
     async def service_d(self, request: web.Request) -> web.Response:
         req = await self._parse(request)
-        user = self._user(req)
+        user = await self._user(request, req)
         result = self.dcc.non_device(req, user)
         if isinstance(result, DuisError):
             return self.refusal(req, result)
@@ -210,11 +217,27 @@ class HeadEnd:
         body = await request.read()
         return duis.parse(body)  # DuisError(None) -> 400 in the middleware
 
-    def _user(self, req: ServiceRequest):
+    async def _user(self, request: web.Request, req: ServiceRequest):
+        """The DCC User who sent `req`, once its signature checks out (E1 if not)."""
         user = self.dcc.users.get(req.request_id.originator)
         if user is None:
             raise DuisError(E1, f"{duis.eui_text(req.request_id.originator)} is not a known "
                             "DCC User", "Request/Header/RequestID")
+        body = await request.read()
+        signed = not body.lstrip().startswith(b"{") and xmldsig.has_signature(body)
+        if not signed:
+            if self.require_signature:
+                raise DuisError(E1, "the request carries no XML signature (DUIS XML "
+                                "signed by the User is required)", "Request/Signature")
+            return user
+        key = self.dcc.keys.user_ds(user.eui)
+        if key is None:
+            raise DuisError(E1, f"no signing key known for {duis.eui_text(user.eui)}",
+                            "Request/Signature")
+        try:
+            xmldsig.verify(body, key)
+        except xmldsig.SignatureError as exc:
+            raise DuisError(E1, f"bad signature: {exc}", "Request/Signature") from None
         return user
 
     def log_refusal(self, req: ServiceRequest | None, err: DuisError) -> None:
@@ -292,11 +315,14 @@ HEADEND = web.AppKey("headend", HeadEnd)
 
 def create_app(dcc: Dcc, *, endpoints: dict[bytes, Endpoint] | None = None,
                mmc_keys: Callable[[bytes], Keystore | None] | None = None,
-               client_max_size: int = 4 << 20) -> web.Application:
+               client_max_size: int = 4 << 20,
+               require_signature: bool = False) -> web.Application:
     """The aiohttp application for `dcc`. `endpoints` maps a User's EUI to where its
     responses and alerts are POSTed; Users without one poll ``GET /api/v1/responses/{eui}``.
-    `mmc_keys` gives the key store used for a poll's MMC form (a User's own keys)."""
-    headend = HeadEnd(dcc, endpoints, mmc_keys)
+    `mmc_keys` gives the key store used for a poll's MMC form (a User's own keys).
+    `require_signature` refuses unsigned requests (and the JSON form) with E1; a
+    signature that is there is always checked."""
+    headend = HeadEnd(dcc, endpoints, mmc_keys, require_signature=require_signature)
     app = web.Application(middlewares=[_duis_errors],
                           client_max_size=client_max_size)
     app[HEADEND] = headend

@@ -38,8 +38,24 @@ class MmcError(DuisError):
 # -- reading the decoded access-response -------------------------------------------------
 
 
+def _payload(msg: DecodedMessage) -> Node | None:
+    """The decoded content under the grouping header (None for a GBT block): the DLMS
+    or GBZ payload is that node itself, never one of the headers around it, and no
+    payload form holds another, so neither the headers nor the payload's insides need
+    a walk (the DCC reads every response this way)."""
+    tree = msg.tree
+    try:
+        signing = tree if tree.name == "general_signing" else \
+            tree["ciphered_content.general_signing"]
+        return signing["content"].children[1]
+    except (KeyError, IndexError, TypeError):
+        return None
+
+
 def _dlms(msg: DecodedMessage) -> Node | None:
-    return next((n for n in msg.tree.walk() if n.kind == "dlms.access-response"), None)
+    payload = _payload(msg)
+    return payload if payload is not None and payload.kind == "dlms.access-response" \
+        else None
 
 
 def _results(msg: DecodedMessage) -> tuple[list[Node], list[int]]:
@@ -49,9 +65,13 @@ def _results(msg: DecodedMessage) -> tuple[list[Node], list[int]]:
     if dlms is None:
         return [], []
     data = list(dlms.get("access_response_list_of_data").children or ())
-    codes = [c.children[0].value if c.children else 0
-             for c in dlms.get("access_response_specification").children or ()]
-    return [_opened(item) for item in data], codes
+    return [_opened(item) for item in data], _codes(dlms)
+
+
+def _codes(dlms: Node) -> list[int]:
+    """The result code of each item of an access-response (0 success)."""
+    return [c.children[0].value if c.children else 0
+            for c in dlms.get("access_response_specification").children or ()]
 
 
 def _opened(item: Node) -> Node:
@@ -67,7 +87,8 @@ def _encrypted(item: Node) -> bool:
 
 
 def _gbz(msg: DecodedMessage) -> Node | None:
-    return next((n for n in msg.tree.walk() if n.name == "gbz"), None)
+    payload = _payload(msg)
+    return payload if payload is not None and payload.name == "gbz" else None
 
 
 def _zcl_records(gbz: Node) -> dict[int, tuple[int, object]]:
@@ -193,11 +214,14 @@ def succeeded(msg: DecodedMessage) -> bool:
     read records); a response in another form counts as success when it decoded."""
     gbz = _gbz(msg)
     if gbz is not None:
-        return all(status == _SUCCESS for status, _ in _zcl_records(gbz).values())
-    if _dlms(msg) is None:
-        return True
-    _, codes = _results(msg)
-    return all(c == _SUCCESS for c in codes)
+        refused = any(n.name in ("default_response", "consumer_top_up_response")
+                      and (n.get("status") or n.get("result_type")) is not None
+                      and (n.get("status") or n.get("result_type")).value != _SUCCESS
+                      for n in gbz.walk())
+        return not refused and all(status == _SUCCESS
+                                   for status, _ in _zcl_records(gbz).values())
+    dlms = _dlms(msg)
+    return dlms is None or all(c == _SUCCESS for c in _codes(dlms))
 
 
 def supported_use_cases() -> list[str]:

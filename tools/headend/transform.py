@@ -1,8 +1,11 @@
 """Service request -> GBCS command: the DCC's transform.
 
 Each supported use case has a builder: the COSEM objects GBCS reads, writes or calls for
-it and how the DUIS body's fields fill their values (ESME use cases here, payment and
-pricing in `pricing`, the gas meter's in `gsme`; what they share in `context`). The
+it and how the DUIS body's fields fill their values (ESME and comms hub use cases here,
+payment and pricing in `pricing`, the gas meter's in `gsme`, ASN.1 ones (joins,
+credentials, firmware, the gas clock) in `asn1_commands`; what they share in
+`context`). Where GBCS lets the SRV decide whether a use case is critical (CS02e ...),
+the DUIS request matrix does. The
 command is a General Signing APDU from the DCC User (originator = the User's EUI,
 originator counter = the RequestID counter) to the device: a pre-command for the User to
 sign when the use case is critical, else complete with a zero signature length; the ACB
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable
 
 from gbcs import crypto
@@ -26,12 +30,12 @@ from gbcs.dlms import access_request
 from gbcs.errors import GbcsEncodeError
 from gbcs.node import Node, encode
 from gbcs.usecases import UseCase, by_id, for_srv, srvs_for
-from tools.headend import gsme, pricing
-from tools.headend.access import Device
+from tools.headend import asn1_commands, gsme, pricing
+from tools.headend.access import Device, RequestMatrix
 from tools.headend.context import (NO_WINDOW, NOT_SPECIFIED, Context, activation_time,
-                                   cosem_datetime, integer, log_period, obis,
+                                   cosem_datetime, flag, integer, log_period, obis,
                                    range_selection, u32, xs_time)
-from tools.headend.duis import E11, E12, DuisError, ServiceRequest, parse_datetime
+from tools.headend.duis import E11, E12, DuisError, Element, ServiceRequest, parse_datetime
 
 
 # The Data protection object's get_protected_attributes: protection type 2 (the
@@ -164,7 +168,8 @@ _RANGE_LOGS: dict[str, str] = {
     "ECS20a": "0-0:98.1.4.255", "ECS20d": "0-0:98.1.5.255", "ECS22a": "0-0:99.1.1.255",
     "ECS22c": "0-0:99.1.2.255", "ECS35a": "0-0:99.98.0.255", "ECS35b": "0-0:99.98.1.255",
     "ECS35c": "0-0:99.98.0.255", "ECS35d": "0-0:99.98.1.255", "ECS35f": "0-17:99.98.2.255",
-    "ECS35g": "0-17:99.98.2.255",
+    "ECS35g": "0-17:99.98.2.255", "DBCH02": "0-0:94.44.10.3",
+    "ECS35e": "0-0:99.98.4.255",   # the power event log (no RTDS command: GBCS 4 object)
 }
 
 # Method calls with a fixed parameter: use case -> ((class, OBIS, method, type, value), ...).
@@ -187,7 +192,8 @@ _ACTIONS: dict[str, tuple[tuple[int, str, int, str, object], ...]] = {
 
 # ESME use cases the ACB sends on the User's behalf.
 _VIA_ACB = frozenset(("ECS39b",))
-_ESME_EVENT_LOGS = {"Event": "ECS35a", "Security": "ECS35b", "ALCSEvent": "ECS35f"}
+_ESME_EVENT_LOGS = {"Event": "ECS35a", "Security": "ECS35b", "ALCSEvent": "ECS35f",
+                    "PowerEvent": "ECS35e"}
 _CHF_EVENT_LOGS = {"Event": "ECS35c", "Security": "ECS35d"}
 
 
@@ -336,6 +342,17 @@ def _voltage_reset(ctx: Context) -> list[tuple]:
     return (_periods(ctx) + _limiters(ctx) + [over, under]
             + [("action", 3, obis(f"1-0:32.{c}.0.4"), 1, data_node("", 0, "integer"))
                for c in (32, 36)])
+
+
+def _voltage_reset_polyphase(ctx: Context) -> list[tuple]:
+    """ECS29b: polyphase, counters reset: as ECS29a for each phase (no RTDS command to
+    check it against: the order follows ECS29a's)."""
+    thresholds = _thresholds(ctx)
+    swapped = [item for n in range(0, len(thresholds), 2)
+               for item in (thresholds[n + 1], thresholds[n])]   # over, then under
+    return (_periods(ctx) + _limiters(ctx) + swapped
+            + [("action", 3, obis(f"1-0:{phase}.{c}.0.4"), 1, data_node("", 0, "integer"))
+               for phase in _PHASES for c in (32, 36)])
 
 
 def _voltage_kept(ctx: Context) -> list[tuple]:
@@ -544,6 +561,140 @@ def _load_limiting(ctx: Context) -> list[tuple]:
             + [("set", 9000, obis(ln), 6, when) for _, ln in _LOAD_LIMIT])
 
 
+# Held-back use cases (no RTDS command to check against), on the objects the ESME's
+# catalogue has for them: the display message, the supplier's name and telephone
+# number, the import MPAN.
+def _text(ctx: Context, name: str, limit: int = 0xFF) -> Node:
+    text = ctx.field(name)
+    if not text.isascii() or len(text) > limit:
+        raise DuisError(None, f"{name} {text!r} is not ASCII of up to {limit} characters",
+                        f"Request/Body/{ctx.request.service}/{name}")
+    return data_node("", text.encode("ascii"), "octet-string")
+
+
+def _display_message(ctx: Context) -> list[tuple]:
+    """ECS10: the supplier's message on the meter's display."""
+    return [("set", 1, obis("0-2:96.13.1.255"), 2, _text(ctx, "SupplierMessage"))]
+
+
+def _supplier_name(ctx: Context) -> list[tuple]:
+    """ECS16: the supplier's name and telephone number."""
+    return [("set", 1, obis("0-0:96.13.1.255"), 2, _text(ctx, "SupplierName")),
+            ("set", 1, obis("0-0:96.13.0.255"), 2, _text(ctx, "SupplierTelephoneNumber"))]
+
+
+def _import_mpan(ctx: Context) -> list[tuple]:
+    """ECS39a: the (single element) meter's import MPAN."""
+    mpans = [e.text for e in (ctx.request.body.find("ImportMPANs") or Element("")).children]
+    path = f"Request/Body/{ctx.request.service}/ImportMPANs"
+    if len(mpans) != 1:
+        raise DuisError(E11, "only a single import MPAN is supported", path)
+    if not (mpans[0].isdigit() and len(mpans[0]) == 13):
+        raise DuisError(None, f"ImportMPAN {mpans[0]!r} is not 13 digits", path)
+    return [("set", 1, obis("1-0:0.0.0.255"), 2,
+             data_node("", mpans[0].encode("ascii"), "octet-string"))]
+
+
+def _daily_block_reset(ctx: Context) -> list[tuple]:
+    """ECS48: the tariff block counter matrix's daily reset: at midnight on any date, or
+    no reset."""
+    on = flag(ctx, "DailyTariffBlockCounterMatrixReset")
+    entries = [structure_node("", [data_node("", bytes(4), "octet-string"),
+                                   data_node("", b"\xff" * 5, "octet-string")])] if on else []
+    return [("set", 22, obis("0-0:15.1.0.255"), 4, array_node("", entries))]
+
+
+# The CHF device log (ZigBee network control, class 104) and its unregister_device method.
+_CHF_DEVICE_LOG, _UNREGISTER_DEVICE = "0-0:30.3.0.255", 2
+
+
+_REGISTER_DEVICE, _JOINING, _JOIN_TIMEOUT, _INSTALL_CODE_SECRET = 1, 2, 3, 0
+
+
+def _add_device(ctx: Context) -> list[tuple]:
+    """CCS01: put a device (its type from the SMI) with its install code in the comms
+    hub's device log, and open joining for JoinTimePeriod seconds."""
+    base = f"Request/Body/{ctx.request.service}/AddDeviceToCHFWhitelist"
+    device = asn1_commands.other_device(ctx, "DeviceID")
+    code_text = ctx.field("AddDeviceToCHFWhitelist/InstallCode")
+    try:
+        code = bytes.fromhex(code_text)
+    except ValueError:
+        code = b""
+    if not 6 <= len(code) <= 18:
+        raise DuisError(None, f"InstallCode {code_text!r} is not 6 to 18 bytes of hex",
+                        f"{base}/InstallCode")
+    timeout = integer(ctx, "AddDeviceToCHFWhitelist/JoinTimePeriod", 0, 0xFFFF)
+    entry = structure_node("", [
+        data_node("", device.eui, "octet-string"),
+        data_node("", asn1_commands.gbcs_device_type(device), "enum"),
+        data_node("", code, "octet-string"), data_node("", _INSTALL_CODE_SECRET, "enum")])
+    log = obis(_CHF_DEVICE_LOG)
+    return [("action", 104, log, _REGISTER_DEVICE, entry),
+            ("set", 104, log, _JOIN_TIMEOUT, data_node("", timeout, "long-unsigned")),
+            ("set", 104, log, _JOINING, data_node("", 0xFF, "boolean"))]
+
+
+def _remove_device(ctx: Context) -> list[tuple]:
+    """CCS02: take a device out of the comms hub's device log."""
+    text = ctx.field("DeviceID")
+    try:
+        device = bytes.fromhex(text.replace("-", ""))
+    except ValueError:
+        device = b""
+    if len(device) != 8:
+        raise DuisError(None, f"DeviceID {text!r} is not an EUI-64",
+                        f"Request/Body/{ctx.request.service}/DeviceID")
+    return [("action", 104, obis(_CHF_DEVICE_LOG), _UNREGISTER_DEVICE,
+             data_node("", device, "octet-string"))]
+
+
+# DBCH04: the sub GHz channel groups as ZigBee channel pages (page in the top 5 bits of
+# a 32-bit mask, a channel's bit counted from the group's first channel).
+_CHANNEL_PAGES = (("LowerBandSubGHzChannels0To26", 28, 0),
+                  ("LowerBandSubGHzChannels27To34", 29, 27),
+                  ("LowerBandSubGHzChannels35To61", 30, 35),
+                  ("UpperBandSubGHzChannels0To26", 31, 0))
+# The settings after the channel masks: (DUIS name, A-XDR type, scale of its decimals).
+_SUB_GHZ_SETTINGS = (
+    ("NormalLimitedDutyCycleThreshold", "long-unsigned", 100),
+    ("LimitedCriticalDutyCycleThreshold", "long-unsigned", 100),
+    ("MaximumSubGHzChannelChangesPerWeek", "unsigned", 1),
+    ("GSMECurfew", "long-unsigned", 1), ("ChannelQuieterThreshold", "unsigned", 1),
+    ("ChannelNoisierThreshold", "unsigned", 1),
+    ("NonGSMEPoorCommsPercentageThreshold", "long-unsigned", 100),
+    ("NonGSMEPoorCommsMeasurementPeriods", "unsigned", 1),
+    ("LocalCHNoiseMeasurementPeriod", "long-unsigned", 1),
+    ("LocalCHFailurePercentage", "long-unsigned", 100),
+    ("LocalCHRetryPercentage", "long-unsigned", 100))
+_AXDR_MAX = {"unsigned": 0xFF, "long-unsigned": 0xFFFF}
+
+
+def _sub_ghz_configuration(ctx: Context) -> list[tuple]:
+    """DBCH04: the comms hub's sub GHz channels and thresholds, one structure."""
+    base = f"Request/Body/{ctx.request.service}"
+    masks = []
+    for name, page, first in _CHANNEL_PAGES:
+        mask = page << 27
+        for channel in (ctx.request.body.find(name) or Element(name)).children:
+            number = channel.name.removeprefix("Channel")
+            if not number.isdigit() or not 0 <= int(number) - first < 27:
+                raise DuisError(None, f"{channel.name} is not in {name}", f"{base}/{name}")
+            mask |= 1 << (int(number) - first)
+        masks.append(data_node("", f"{mask:032b}", "bit-string"))
+    values = []
+    for name, kind, scale in _SUB_GHZ_SETTINGS:
+        text = ctx.field(name)
+        try:
+            value = round(float(text) * scale)
+        except ValueError:
+            value = -1
+        if not 0 <= value <= _AXDR_MAX[kind]:
+            raise DuisError(None, f"{name} {text!r} is out of range", f"{base}/{name}")
+        values.append(data_node("", value, kind))
+    return [("set", 1, obis("0-0:94.44.10.0"), 2, structure_node("", masks + values))]
+
+
 def _billing_calendar(ctx: Context) -> list[tuple]:
     """ECS30: the billing calendar's single action schedule: the billing time on a day
     of every month (any year, month and weekday). Only the monthly calendar has an RTDS
@@ -582,15 +733,22 @@ _BUILDERS.update({
     "ECS39b": _export_mpan, "ECS81": _tamper_state, "ECS70": _synchronise_clock,
     "ECS57": _reset_max_demand, "ECS37": _max_demand_period, "ECS61c": _boost_details,
     "ECS28a": _load_limiting, "ECS30": _billing_calendar, "ECS46a": _switch_descriptions,
+    "ECS48": _daily_block_reset, "CCS01": _add_device, "CCS02": _remove_device,
+    "ECS29b": _voltage_reset_polyphase,
+    "ECS10": _display_message, "ECS16": _supplier_name, "ECS39a": _import_mpan,
+    "DBCH04": _sub_ghz_configuration,
 })
 _BUILDERS.update(pricing.BUILDERS)
 _BUILDERS.update(gsme.BUILDERS)
+_BUILDERS.update(asn1_commands.BUILDERS)
 
 
 def choose_use_case(req: ServiceRequest, device: Device) -> str | None:
     """The use case the DCC sends for this SRV to this device, where the body or the
     device decides between several."""
     body = req.body
+    if device.device_type == "GSME":
+        return _gsme_use_case(req)
     if req.srv == "6.13":
         logs = _CHF_EVENT_LOGS if device.device_type == "CHF" else _ESME_EVENT_LOGS
         return logs.get(body.value("LogToRead") or "")
@@ -606,17 +764,43 @@ def choose_use_case(req: ServiceRequest, device: Device) -> str | None:
         return "ECS29f" if device.variant == "polyphase" else "ECS29e"
     if req.srv == "4.10":
         return "ECS23b" if device.variant == "polyphase" else "ECS23"
+    if req.srv == "6.2.1" and device.device_type == "ESME":
+        return "ECS26k" if device.variant == "polyphase" else "ECS26b"
     if req.srv == "6.5":
         poly = body.find("PolyPhaseVoltageSettings") is not None
         if body.find("RMSVoltageCountersNotReset") is not None:
             return "ECS29d" if poly else "ECS29c"
-        return None if poly else "ECS29a"  # ECS29b: no RTDS command to check it against
+        return "ECS29b" if poly else "ECS29a"
+    if req.srv == "8.11":
+        return {"Add": "CCS01", "Remove": "CCS02"}.get(body.value("RequestType") or "")
     candidates = [uc.use_case for uc in _use_cases_for(req.srv, device.device_type)]
     return candidates[0] if candidates else None
 
 
+def _gsme_use_case(req: ServiceRequest) -> str | None:
+    """The gas meter's use case where the body decides."""
+    body = req.body
+    if req.srv == "1.6":
+        return "GCS03" if body.find("Prepayment") is not None else "GCS02"
+    if req.srv == "1.5":
+        if body.find("PrepaymentMode/AdjustMeterBalance") is not None:
+            return "GCS40a"
+        if body.find("PrepaymentMode/ResetMeterBalance") is not None:
+            return "GCS40b"
+        return "GCS40d" if body.find("CreditMode/ResetMeterBalance") is not None else None
+    if req.srv == "6.7":
+        return "GCS24a" if body.find("UncontrolledGasFlowRateDecimal") is not None else "GCS24"
+    if req.srv == "6.13":
+        return {"Event": "CS10a", "Security": "CS10b"}.get(body.value("LogToRead") or "")
+    if req.srv == "6.8":
+        monthly = body.value("GasBillingCalendar/Periodicity") == "Monthly"
+        return "GCS25" if monthly else "GCS25a"
+    candidates = [uc.use_case for uc in _use_cases_for(req.srv, "GSME")]
+    return candidates[0] if candidates else None
+
+
 # Where GBCS has an older and a newer use case for one SRV, the newer one.
-_PREFERRED = {"6.2.4": ("ECS26m", "ECS26n"), "6.2.1": ("ECS26k",), "6.2.3": ("ECS26l",),
+_PREFERRED = {"6.2.4": ("ECS26m", "ECS26n"), "6.2.3": ("ECS26l",),
               "2.1": ("ECS08a",)}
 
 
@@ -647,9 +831,12 @@ class Command:
     recipient: bytes
     originator_counter: int
     apdu: bytes
+    signed_by_user: bool | None = None   # where GBCS lets the SRV decide (CS02e ...)
 
     @property
     def critical(self) -> bool:
+        if self.signed_by_user is not None:
+            return self.signed_by_user
         return bool(self.use_case.critical)
 
     @property
@@ -671,23 +858,42 @@ class Command:
         return mac_header(apdu, key, self.originator)
 
 
+@lru_cache(maxsize=1)
+def _matrix() -> RequestMatrix | None:
+    try:
+        return RequestMatrix.load()
+    except FileNotFoundError:
+        return None
+
+
+def _critical(uc: UseCase, srv: str) -> bool:
+    """Whether the command is signed by the User: the use case says, or where GBCS lets
+    it vary (CS02e, ...) the SRV's row of the DUIS matrix (signed when unknown)."""
+    if uc.critical is not None:
+        return uc.critical
+    entry = _matrix().get(srv) if _matrix() is not None else None
+    return True if entry is None else entry.critical
+
+
 def via_acb(use_case: str, device: Device) -> bool:
     """True when GBCS has the ACB send the command, naming the User as supplementary
     remote party: anything to a comms hub but the User's own reads of the gas meter's
     data the GPF holds, and the use cases in `_VIA_ACB`."""
     if device.device_type == "GPF":
         return use_case not in gsme.READS
-    return device.device_type == "CHF" or use_case in _VIA_ACB
+    return device.device_type == "CHF" or use_case in _VIA_ACB or use_case in gsme.VIA_ACB
 
 
 def transform(req: ServiceRequest, device: Device, use_case: str | None = None, *,
               acb: bytes | None = None, acb_counter: int | None = None,
-              on_behalf: bool = False, now: _dt.datetime | None = None) -> Command:
+              on_behalf: bool = False, now: _dt.datetime | None = None,
+              inventory: Callable[[bytes], Device | None] | None = None) -> Command:
     """The GBCS command for `req` to `device` (`use_case` forces one of the SRV's use
     cases, e.g. ECS26e rather than the newer ECS26m); DuisError E11 when there is no
     transform for it. Commands the ACB sends (see `via_acb`) need its EUI and its next
     originator counter for the device; `on_behalf` has the ACB send any command so (the
-    DCC's own scheduled requests); `now` is the DCC's time, which GSME commands carry."""
+    DCC's own scheduled requests); `now` is the DCC's time, which GSME commands carry;
+    `inventory` looks up other devices a command names (their type for joins)."""
     uc_id = use_case or choose_use_case(req, device)
     builder = _BUILDERS.get(uc_id or "")
     matches = [uc for uc in by_id(uc_id or "") if not uc.alert]
@@ -702,15 +908,16 @@ def transform(req: ServiceRequest, device: Device, use_case: str | None = None, 
         raise DuisError(E11, f"{uc_id} does not apply to a {device.device_type}",
                         "Request/Header/RequestID")
     rid = req.request_id
+    critical = _critical(uc, req.srv)
     other_info = None
     if on_behalf or via_acb(uc.use_case, device):
         if acb is None or acb_counter is None:
             raise ValueError(f"{uc.use_case} is sent by the ACB: give acb and acb_counter")
-        ctx = Context(req, device, acb, acb_counter, now)
+        ctx = Context(req, device, acb, acb_counter, now, inventory)
         other_info = other_information(uc.code, supplementary_remote_party_id=rid.originator,
                                        supplementary_remote_party_counter=rid.counter)
     else:
-        ctx = Context(req, device, rid.originator, rid.counter, now)
+        ctx = Context(req, device, rid.originator, rid.counter, now, inventory)
     try:
         built = builder(ctx)
         content = built if isinstance(built, Node) else access_request(built,
@@ -718,8 +925,8 @@ def transform(req: ServiceRequest, device: Device, use_case: str | None = None, 
         apdu = encode(grouping_header(
             cra=CRA_COMMAND, originator_counter=ctx.counter, originator=ctx.originator,
             recipient=ctx.recipient, message_code=uc.code, content=content,
-            signature=None if uc.critical else b"", other_info=other_info))
+            signature=None if critical else b"", other_info=other_info))
     except (GbcsEncodeError, ValueError) as exc:
         raise DuisError(None, f"cannot encode {uc_id}: {exc}",
                         f"Request/Body/{req.service}") from None
-    return Command(uc, ctx.originator, ctx.recipient, ctx.counter, apdu)
+    return Command(uc, ctx.originator, ctx.recipient, ctx.counter, apdu, critical)

@@ -1,51 +1,64 @@
 """The lab's ESME: the DLMS device (`firmware.esme.Esme`) and its metering engine on one
-board, and the ZSE Metering attributes its HAN endpoint serves from the engine.
+board, and what the board adds for the ZSE clusters its HAN endpoint publishes
+(`tools.lab.zse`): the registers at the start of the day, the tenancy in force and the
+supplier's message.
 
 The ESME owns its engine (the firmware binds its COSEM objects to it); the board gives
 it the load it measures, the contactor, the buttons and the random source. A new meter
 leaves the lab's factory on a single-rate credit tariff, so the IHD has a cost to show.
+
+Change of tenancy (ECS12) writes the restrict-data date-time (0-0:94.44.3.2). From that
+instant the HAN must not show the previous tenant's data: the board marks the import
+and cost registers when the date-time comes (at once when it is already past: what
+came before cannot be told apart any more, so it is all hidden), and today's figures
+count from the mark.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from boards.board import Board, LoadProfile
 from boards.nvm import SqliteStore
 from boards.peripherals import VirtualButtons, VirtualContactor
 from boards.simulator import Simulator
 from firmware.core.credentials import DeviceCredentials, TrustAnchors
+from firmware.esme.cosem import AccessError
 from firmware.esme.engine import (BUTTON_BOOST, BUTTON_EMERGENCY_CREDIT, BUTTON_ENABLE,
                                   LoadModel, MeterEngine, SupplyState, single_rate)
 from firmware.esme.esme import Esme
-from firmware.esme.objects import Variant
+from firmware.esme.objects import Variant, obis
+from gbcs.cosem import parse_datetime
 
 PRICE_PER_KWH = 27_000           # currency units (1000 to the penny): 27 p/kWh
 STANDING_CHARGE = 55_000         # 55 p a day
 DEFAULT_LOAD = LoadProfile((0.4,))
-DAY_START_KEY = "lab/day_start"  # [date, import Wh] at the start of the device's day
+DAY_START_KEY = "lab/day_start"  # [date, import Wh, cost] at the start of the device's day
+TENANCY_KEY = "lab/tenancy"      # the registers when the tenancy in force began
+MESSAGE_KEY = "lab/message"      # the supplier message as published on the HAN
+RESTRICT_DATA = obis("0-0:94.44.3.2")     # restrict data date-time (ECS12)
+SUPPLIER_MESSAGE = obis("0-2:96.13.1")    # supplier message for the display (ECS10)
+DATA = 1                                  # COSEM Data class
 
-# ZSE Metering (0x0702) attribute ids the ESME serves.
-CURRENT_SUMMATION_DELIVERED = 0x0000
-SUPPLY_STATUS = 0x0014
-STATUS = 0x0200
-UNIT_OF_MEASURE = 0x0300
-MULTIPLIER = 0x0301
-DIVISOR = 0x0302
-SUMMATION_FORMATTING = 0x0303
-DEMAND_FORMATTING = 0x0304
-METERING_DEVICE_TYPE = 0x0306
-INSTANTANEOUS_DEMAND = 0x0400
-CURRENT_DAY_CONSUMPTION_DELIVERED = 0x0401
-BILL_TO_DATE_DELIVERED = 0x0A00
-KWH, ELECTRIC_METERING = 0x00, 0x00
-WH_DIVISOR = 1000                # values in Wh / W with divisor 1000 read as kWh / kW
-FORMATTING = 0xBB                # 7 digits left, 3 right, leading zeros suppressed
-# ZSE supply status: 0 off, 1 off/armed, 2 on.
-_ZSE_SUPPLY = {SupplyState.DISABLED: 0, SupplyState.ARMED: 1, SupplyState.ENABLED: 2}
+
+@dataclass(frozen=True)
+class Tenancy:
+    """The tenancy in force: when it began and the registers then (Wh, currency units)."""
+
+    start: datetime
+    import_wh: int
+    cost: int
+
+
+@dataclass(frozen=True)
+class SupplierMessage:
+    """The supplier's message as the HAN publishes it: a new id for each new text."""
+
+    id: int
+    text: str
+    since: datetime
+    confirmed: datetime | None = None
 
 
 @dataclass
@@ -58,10 +71,15 @@ class EsmeBoard:
     buttons: VirtualButtons
     load: LoadProfile
     sim: Simulator
+    _armed: set[str] = field(default_factory=set)   # tenancy starts with a timer set
 
     @property
     def engine(self) -> MeterEngine:
         return self.esme.engine
+
+    @property
+    def store(self) -> SqliteStore:
+        return self.esme.store
 
     def power_kw(self) -> float:
         """The load drawn now (nothing while the supply is off)."""
@@ -69,24 +87,111 @@ class EsmeBoard:
             return 0.0
         return self.load.active_power_kw(self.sim.now())
 
-    def day_start(self) -> int:
-        """The import register (Wh) at the start of today (UTC), as captured at midnight
+    def _day(self) -> list:
+        """[date, import Wh, cost] at the start of today (UTC), as captured at midnight
         or when the meter was installed."""
         today = self.sim.now().date().isoformat()
-        saved = self.esme.store.get(DAY_START_KEY)
+        saved = self.store.get(DAY_START_KEY)
         if saved is None or saved[0] != today:
-            saved = [today, self.engine.active_import_wh]
-            self.esme.store.put(DAY_START_KEY, saved)
-        return saved[1]
+            saved = [today, self.engine.active_import_wh, self.engine.cost_total]
+            self.store.put(DAY_START_KEY, saved)
+        elif len(saved) < 3:                    # a store from before costs were kept
+            saved = [*saved, self.engine.cost_total]
+            self.store.put(DAY_START_KEY, saved)
+        return saved
+
+    def day_start(self) -> int:
+        """The import register (Wh) at the start of today."""
+        return self._day()[1]
+
+    def day_start_cost(self) -> int:
+        """The cost register (currency units) at the start of today."""
+        return self._day()[2]
+
+    def midnight(self) -> datetime:
+        now = self.sim.now()
+        return datetime.combine(now.date(), datetime.min.time(), UTC)
 
     def _midnight(self) -> None:
-        self.day_start()
+        self._day()
+        self.tenancy()
         self._schedule_midnight()
 
     def _schedule_midnight(self) -> None:
-        now = self.sim.now()
-        midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
-        self.sim.schedule(self._midnight, "esme day start", at=midnight)
+        self.sim.schedule(self._midnight, "esme day start",
+                          at=self.midnight() + timedelta(days=1))
+
+    # -- change of tenancy --------------------------------------------------------------
+
+    def restrict_from(self) -> datetime | None:
+        """The restrict-data date-time ECS12 set, or None (never set, or not a full
+        date-time)."""
+        try:
+            value = self.esme.lookup(DATA, RESTRICT_DATA).load(self.esme, 2).value
+        except AccessError:
+            return None
+        return parse_datetime(value) if isinstance(value, bytes) else None
+
+    def tenancy(self) -> Tenancy | None:
+        """The tenancy in force (None: no change of tenancy has taken effect). A
+        restrict-data date-time still to come arms a timer that marks it when it comes."""
+        start = self.restrict_from()
+        saved = self.store.get(TENANCY_KEY)
+        if start is None:
+            return _tenancy(saved)
+        if saved is not None and saved["start"] == start.isoformat():
+            return _tenancy(saved)
+        if start > self.sim.now():
+            if start.isoformat() not in self._armed:
+                self._armed.add(start.isoformat())
+                self.sim.schedule(self.tenancy, "esme tenancy start", at=start)
+            return _tenancy(saved)
+        saved = {"start": start.isoformat(), "import_wh": self.engine.active_import_wh,
+                 "cost": self.engine.cost_total}
+        self.store.put(TENANCY_KEY, saved)
+        return _tenancy(saved)
+
+    # -- the supplier's message ---------------------------------------------------------
+
+    def supplier_message(self) -> SupplierMessage | None:
+        """The message ECS10 wrote for the display (None: none, or an empty one)."""
+        try:
+            value = self.esme.lookup(DATA, SUPPLIER_MESSAGE).load(self.esme, 2).value
+        except AccessError:
+            return None
+        if isinstance(value, bytes):
+            value = value.decode("latin-1")
+        text = value.strip() if isinstance(value, str) else ""
+        saved = self.store.get(MESSAGE_KEY)
+        if not text:
+            return None
+        if saved is None or saved["text"] != text:
+            saved = {"id": (saved["id"] + 1) if saved else 1, "text": text,
+                     "since": self.sim.now().isoformat(), "confirmed": None}
+            self.store.put(MESSAGE_KEY, saved)
+        return _message(saved)
+
+    def confirm_message(self, message_id: int, at: datetime) -> bool:
+        """A display confirmed message `message_id`; False when it is not the current one."""
+        saved = self.store.get(MESSAGE_KEY)
+        if saved is None or saved["id"] != message_id:
+            return False
+        if saved["confirmed"] is None:
+            saved = {**saved, "confirmed": at.isoformat()}
+            self.store.put(MESSAGE_KEY, saved)
+        return True
+
+
+def _tenancy(saved: dict | None) -> Tenancy | None:
+    if saved is None:
+        return None
+    return Tenancy(datetime.fromisoformat(saved["start"]), saved["import_wh"], saved["cost"])
+
+
+def _message(saved: dict) -> SupplierMessage:
+    confirmed = saved["confirmed"]
+    return SupplierMessage(saved["id"], saved["text"], datetime.fromisoformat(saved["since"]),
+                           datetime.fromisoformat(confirmed) if confirmed else None)
 
 
 def build_esme(board: Board, credentials: DeviceCredentials, anchors: TrustAnchors,
@@ -105,46 +210,6 @@ def build_esme(board: Board, credentials: DeviceCredentials, anchors: TrustAncho
         esme.engine.set_tariff(single_rate(PRICE_PER_KWH, STANDING_CHARGE))
     unit = EsmeBoard(board, esme, contactor, buttons, load, sim)
     unit.day_start()
+    unit.tenancy()
     unit._schedule_midnight()
     return unit
-
-
-class MeteringAttributes(MutableMapping[int, Any]):
-    """The Metering server's attribute store, read live from the ESME (the IHD's reads
-    always see the current registers); nothing here is writable."""
-
-    def __init__(self, unit: EsmeBoard) -> None:
-        self.unit = unit
-        self._fixed = {STATUS: 0, UNIT_OF_MEASURE: KWH, MULTIPLIER: 1,
-                       DIVISOR: WH_DIVISOR, SUMMATION_FORMATTING: FORMATTING,
-                       DEMAND_FORMATTING: FORMATTING,
-                       METERING_DEVICE_TYPE: ELECTRIC_METERING}
-        self._live = {
-            CURRENT_SUMMATION_DELIVERED: lambda: unit.engine.active_import_wh,
-            SUPPLY_STATUS: lambda: _ZSE_SUPPLY[unit.engine.supply_state],
-            INSTANTANEOUS_DEMAND: lambda: round(unit.power_kw() * 1000),
-            CURRENT_DAY_CONSUMPTION_DELIVERED:
-                lambda: unit.engine.active_import_wh - unit.day_start(),
-            # Bill to date in pence (the cost register is in 1/1000 p).
-            BILL_TO_DATE_DELIVERED: lambda: unit.engine.billing_period_cost // 1000,
-        }
-
-    def __getitem__(self, attr: int) -> Any:
-        if attr in self._live:
-            return self._live[attr]()
-        return self._fixed[attr]
-
-    def __contains__(self, attr: object) -> bool:
-        return attr in self._live or attr in self._fixed
-
-    def __iter__(self) -> Iterator[int]:
-        return iter([*self._fixed, *self._live])
-
-    def __len__(self) -> int:
-        return len(self._fixed) + len(self._live)
-
-    def __setitem__(self, attr: int, value: Any) -> None:
-        raise KeyError(f"Metering attribute 0x{attr:04X} is read only")
-
-    def __delitem__(self, attr: int) -> None:
-        raise KeyError(f"Metering attribute 0x{attr:04X} cannot be removed")

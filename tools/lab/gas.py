@@ -21,6 +21,7 @@ from boards.nvm import SqliteStore, decode_value, encode_value
 from boards.peripherals import VirtualBattery, VirtualValve
 from boards.simulator import Simulator
 from firmware.core.credentials import DeviceCredentials, TrustAnchors
+from firmware.gsme.clock import TimeSource
 from firmware.gsme.gsme import Gsme
 from han.radio.aps_layer import FRAGMENT_SIZE, MAX_BLOCKS
 
@@ -100,11 +101,14 @@ class GsmeBoard:
 
 
 def build_gsme(board: Board, credentials: DeviceCredentials, anchors: TrustAnchors,
-               store: SqliteStore, sim: Simulator) -> GsmeBoard:
+               store: SqliteStore, sim: Simulator,
+               time_source: TimeSource | None = None) -> GsmeBoard:
     """The GSME of `board`, resuming from `store`; its syncs go nowhere until the lab
-    sets `gsme.on_sync`."""
+    sets `gsme.on_sync`. `time_source` is the HAN's time (the hub's ZCL Time), which
+    GCS28 sets the meter's clock from."""
     valve, battery = VirtualValve(sim), VirtualBattery(sim)
     load = BoardGasLoad(board.load or DEFAULT_GAS_LOAD)
-    gsme = Gsme(credentials, anchors, store, sim, valve, battery=battery, load=load)
+    gsme = Gsme(credentials, anchors, store, sim, valve, battery=battery, load=load,
+                time_source=time_source)
     load.gsme = gsme
     return GsmeBoard(board, gsme, valve, battery)

@@ -1,8 +1,9 @@
 """The premises' HAN on the virtual medium: the CHF forms the network and is trust centre,
 the devices join by install code one after another, each Type 1 device runs CBKE with the
-CHF and opens its GBCS tunnel, and the IHD reads the ESME's Metering cluster. The sleepy
-GSME, when its firmware wakes it, sends its sync for the GPF (`tools.lab.gas`) and GETs
-the GBCS the hub queued for it.
+CHF and opens its GBCS tunnel, and the IHDs and CADs (`firmware.ihd`) read the ZSE
+clusters the ESME and the GPF publish (`tools.lab.zse`). The sleepy GSME, when its
+firmware wakes it, sends its sync for the GPF (`tools.lab.gas`) and GETs the GBCS the
+hub queued for it.
 
 Bring-up is one device at a time, as an installer commissions a premises (the CHF's Key
 Establishment server takes one initiator at a time): join, then CBKE, then Match
@@ -17,10 +18,8 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from typing import Any
-
-from zigpy.zcl.foundation import Direction, GeneralCommand, Status
 
 from boards.board import Board, DeviceType, Premises
 from boards.simulator import Simulator
@@ -32,43 +31,22 @@ from han.radio import Endpoint, JoinStatus, Medium, Node
 from han.radio.aps_layer import SE_PROFILE, ApsIndication
 from han.trust_centre import DeviceLog, TrustCentre
 from han.tunnel import TUNNELING, TunnelClient, TunnelServer, TunnelStatus
-from han.zcl.errors import ZclDecodeError
-from han.zcl.frame import decode_frame, general_command
-from han.zcl.server import ClusterServer
-from tools.lab import esme as esme_attrs
+from firmware.ihd import Kind, Screen, Type2Device
 from tools.lab import gas
 from tools.lab.pki import CBKE_SUITE, LabPki
+from tools.lab.radio import ESME_ENDPOINT, RadioSession
 
-METERING = 0x0702
 ENDPOINT = 1
+GPF_ENDPOINT = 9        # the GPF's ZSE servers on the hub (clear of the stick's ESME ones)
 CHF_SHORT = 0x0000
 RETRY = timedelta(seconds=30)
-IHD_READ_EVERY = timedelta(seconds=10)
 STEP_WAIT = timedelta(seconds=5)
-IHD_ATTRIBUTES = [esme_attrs.CURRENT_SUMMATION_DELIVERED, esme_attrs.INSTANTANEOUS_DEMAND,
-                  esme_attrs.CURRENT_DAY_CONSUMPTION_DELIVERED,
-                  esme_attrs.BILL_TO_DATE_DELIVERED, esme_attrs.SUPPLY_STATUS]
 # Where each device stands in the room (metres from the hub).
 _POSITIONS = {DeviceType.ESME: (1.5, 0.5, 0.0), DeviceType.GSME: (6.0, 2.0, 0.0),
               DeviceType.PPMID: (4.0, -1.0, 1.0), DeviceType.IHD: (5.0, 3.0, 1.0),
               DeviceType.CAD: (3.0, 3.0, 1.0)}
 
 Report = Callable[[str, str], None]          # (event kind, text)
-
-
-@dataclass
-class IhdScreen:
-    """What the IHD shows: from its last Metering read of the ESME."""
-
-    reads: int = 0
-    power_kw: float | None = None
-    total_kwh: float | None = None
-    today_kwh: float | None = None
-    today_cost_p: int | None = None
-    supply: str = "?"
-    updated: datetime | None = None
-    _day: date | None = None                 # the day the cost is counted from
-    _bill_at_day_start: int = 0
 
 
 @dataclass
@@ -79,18 +57,23 @@ class HanDevice:
     node: Node
     endpoint: Endpoint
     link_key: bytes
-    # off, then joining, cbke, tunnel, opening (Type 1) or finding (IHD), then ready
+    # off, then joining, cbke, tunnel, opening (Type 1), then ready
     state: str = "off"
     ke: KeyEstablishmentCluster | None = None
     tunnel: TunnelClient | None = None
     cbke_key: bytes | None = None
     on_message: Callable[[bytes], None] | None = None
-    ihd: IhdScreen | None = None
-    metering: ClusterServer | None = None
+    type2: Type2Device | None = None   # an IHD's or CAD's firmware
+    local: bool = False        # an endpoint of the hub's stick (an ESME with --radio)
 
     @property
     def eui(self) -> int:
         return self.node.eui64
+
+    @property
+    def ihd(self) -> Screen | None:
+        """What an IHD or CAD shows (None for other devices)."""
+        return self.type2.screen if self.type2 is not None else None
 
 
 class Han:
@@ -98,9 +81,10 @@ class Han:
     worth showing; `to_dcc(eui, message)` takes what devices send up their tunnels."""
 
     def __init__(self, sim: Simulator, pki: LabPki, premises: Premises, rng: random.Random,
-                 report: Report) -> None:
+                 report: Report, radio: RadioSession | None = None) -> None:
         self.sim, self.pki, self.premises, self.rng, self.report = \
             sim, pki, premises, rng, report
+        self.radio = radio      # a coordinator stick for the CHF (tools.lab.radio), or None
         self.devices: dict[bytes, HanDevice] = {}
         self.to_dcc: Callable[[bytes, bytes], None] = lambda eui, message: None
         self.medium = Medium(self.sim, seed=self.rng.randrange(1 << 32))
@@ -108,11 +92,18 @@ class Han:
         chf_board, = self.premises.of_type(DeviceType.CHF)
         self.chf_board = chf_board
         chf_eui = int.from_bytes(chf_board.eui, "big")
-        self.chf = Node(chf_eui, self.medium, self.sim, name="CHF")
-        self.chf.form_network(self.rng.randrange(0x0001, 0xFFF0), chf_eui, self.network_key)
-        self.device_log = DeviceLog()
+        pan_id = self.rng.randrange(0x0001, 0xFFF0)
+        if radio is None:
+            self.chf = Node(chf_eui, self.medium, self.sim, name="CHF")
+            self.chf.form_network(pan_id, chf_eui, self.network_key)
+            self.device_log = DeviceLog()
+            self.trust_centre = TrustCentre(self.chf, self.device_log)
+        else:                   # the stick is the coordinator and trust centre
+            self.chf, self.device_log, self.trust_centre = \
+                radio.coordinator(chf_eui, pan_id, self.network_key)
+            radio.bridge(self.medium)
         self._logged: set[int] = set()
-        self.trust_centre = TrustCentre(self.chf, self.device_log)
+        self._removed: set[int] = set()       # taken out of the log, told to leave
         self.chf.permit_joining = True
         self.chf_endpoint = self.chf.add_endpoint(Endpoint(ENDPOINT))
         self.chf_ke = KeyEstablishmentCluster(
@@ -120,8 +111,14 @@ class Han:
             randbytes=self.rng.randbytes)
         self.tunnels = TunnelServer(self.chf, self.chf_endpoint, self._from_device)
         self.to_gpf: Callable[[bytes, dict[str, Any]], None] = lambda eui, update: None
+        # told when the hub acknowledged a GSME's sync (the GSME then need not resend it)
+        self.sync_confirmed: Callable[[bytes, dict[str, Any]], None] = \
+            lambda eui, update: None
         self._sync_tsn = 0
         self.chf_endpoint.server_clusters[gas.MIRROR_SYNC] = self._sync_in
+        # The GPF's ZSE servers (`tools.lab.zse`), beside the CHF's on the hub's node.
+        self.gpf_endpoint = self.chf.add_endpoint(Endpoint(GPF_ENDPOINT)) \
+            if self.premises.of_type(DeviceType.GPF) else None
         for board in self.premises.boards:
             if board.eui in self.pki.install_codes:
                 self._add(board)
@@ -136,6 +133,19 @@ class Han:
 
     def _add(self, board: Board) -> None:
         code = self.pki.install_codes[board.eui]
+        if self.radio is not None:
+            if not self.radio.hosts(board.type):
+                return
+            if board.type is DeviceType.ESME:     # an endpoint on the stick, in the hub
+                number = ESME_ENDPOINT + sum(d.local for d in self.devices.values())
+                endpoint = self.chf.add_endpoint(Endpoint(number))
+                # CBKE with the ESME (a PPMID's) is CBKE with the stick it lives on
+                self.devices[board.eui] = HanDevice(
+                    board, self.chf, endpoint, install_code_link_key(code), state="ready",
+                    local=True, ke=KeyEstablishmentCluster(
+                        self.chf, endpoint, self.chf_ke.credentials,
+                        randbytes=self.rng.randbytes))
+                return
         eui = int.from_bytes(board.eui, "big")
         sleepy = board.type is DeviceType.GSME
         node = Node(eui, self.medium, self.sim, name=board.name.upper(),
@@ -150,9 +160,9 @@ class Han:
             device.tunnel = TunnelClient(node, device.endpoint,
                                          lambda message, d=device: self._to_device(d, message))
         if board.type in (DeviceType.IHD, DeviceType.CAD):
-            device.ihd = IhdScreen()
-            device.endpoint.client_clusters[METERING] = \
-                lambda ind, d=device: self._metering_answer(d, ind)
+            device.type2 = Type2Device(
+                Kind(board.type.value), node, device.endpoint, self.sim, device.link_key,
+                on_event=lambda text, name=board.name: self.report("han", f"{name}: {text}"))
         self.devices[board.eui] = device
 
     def follow_device_log(self, entries: list[tuple[bytes, tuple[str, bytes]]]) -> None:
@@ -163,6 +173,16 @@ class Han:
         for eui in [e for e in self._logged if e not in wanted]:
             self.trust_centre.remove_device(eui)
             self._logged.discard(eui)
+            self._removed.add(eui)
+            for tunnel_id in [i for i, t in self.tunnels.tunnels.items() if t.eui == eui]:
+                del self.tunnels.tunnels[tunnel_id]     # it left: its tunnel goes too
+        for eui in [e for e in self._removed if e in wanted]:   # let in again: rejoin
+            self._removed.discard(eui)
+            device = self.devices.get(eui.to_bytes(8, "big"))
+            if device is not None and device.state == "ready":
+                device.state = "off"
+                self.sim.schedule(self._next, f"lab rejoin {device.board.name}",
+                                  after=RETRY)
         for eui, (kind, secret) in wanted.items():
             if kind == "link_key":
                 self.device_log.add_link_key(eui, secret)
@@ -173,15 +193,6 @@ class Han:
                     self.device_log.add_install_code(
                         eui, secret + crc16_x25(secret).to_bytes(2, "little"))
             self._logged.add(eui)
-
-    # -- serving the ESME's Metering cluster -----------------------------------------------
-
-    def serve_metering(self, eui: bytes, attributes: esme_attrs.MeteringAttributes) -> None:
-        """Put a Metering server on the device's endpoint, answering from `attributes`."""
-        device = self.devices[eui]
-        device.metering = ClusterServer(METERING, attributes, writable=frozenset())
-        device.endpoint.server_clusters[METERING] = \
-            lambda ind: device.metering.handle(ind.payload)
 
     # -- bring-up ----------------------------------------------------------------------------
 
@@ -206,7 +217,10 @@ class Han:
 
     def _join(self, device: HanDevice) -> None:
         device.state = "joining"
-        device.node.join(device.link_key, lambda status: self._joined(device, status))
+        if device.type2 is not None:        # its firmware joins, then finds the meters
+            device.type2.join(lambda status: self._joined(device, status))
+        else:
+            device.node.join(device.link_key, lambda status: self._joined(device, status))
 
     def _joined(self, device: HanDevice, status: JoinStatus) -> None:
         if status is not JoinStatus.SUCCESS:
@@ -218,8 +232,6 @@ class Han:
         if device.ke is not None:
             device.state = "cbke"
             device.ke.initiate(CHF_SHORT, ENDPOINT, lambda o: self._established(device, o))
-        elif device.ihd is not None:
-            self._find_meter(device)
         else:
             self._ready(device)
 
@@ -262,85 +274,55 @@ class Han:
         device.state = "ready"
         self._next()
 
-    # -- the IHD -----------------------------------------------------------------------------
-
-    def _find_meter(self, device: HanDevice) -> None:
-        device.state = "finding"
-        device.node.match_descriptor(SE_PROFILE, [METERING], [],
-                                     lambda short, eps: self._meter_found(device, short, eps))
-        self._watch(device, "finding", "no Metering server found")
-
-    def _meter_found(self, device: HanDevice, short: int, endpoints: list[int]) -> None:
-        if device.state != "finding" or not endpoints or short == CHF_SHORT:
-            return
-        self.report("han", f"{device.board.name}: reads Metering at 0x{short:04X} "
-                           f"every {IHD_READ_EVERY.total_seconds():.0f} s")
-        self._ready(device)
-        self._ihd_read(device, short, endpoints[0])
-
-    def _ihd_read(self, device: HanDevice, short: int, endpoint: int) -> None:
-        tsn = device.ihd.reads & 0xFF
-        frame = general_command(GeneralCommand.Read_Attributes, Direction.Client_to_Server,
-                                tsn=tsn, attribute_ids=IHD_ATTRIBUTES).encode()
-        if device.node.joined:
-            device.node.send_data(short, endpoint, METERING, frame)
-        self.sim.schedule(lambda: self._ihd_read(device, short, endpoint),
-                          f"lab {device.board.name} read", after=IHD_READ_EVERY)
-
-    def _metering_answer(self, device: HanDevice, ind: ApsIndication) -> bytes | None:
-        try:
-            frame = decode_frame(METERING, ind.payload)
-        except ZclDecodeError:
-            device.node.stats["ihd_bad_answer"] += 1
-            return None
-        if frame.header.command_id != GeneralCommand.Read_Attributes_rsp:
-            return None
-        values = {r.attrid: r.value.value for r in frame.args.status_records
-                  if r.status == Status.SUCCESS}
-        screen = device.ihd
-        screen.reads += 1
-        screen.updated = self.sim.now()
-        divisor = esme_attrs.WH_DIVISOR
-        if esme_attrs.INSTANTANEOUS_DEMAND in values:
-            screen.power_kw = int(values[esme_attrs.INSTANTANEOUS_DEMAND]) / divisor
-        if esme_attrs.CURRENT_SUMMATION_DELIVERED in values:
-            screen.total_kwh = int(values[esme_attrs.CURRENT_SUMMATION_DELIVERED]) / divisor
-        if esme_attrs.CURRENT_DAY_CONSUMPTION_DELIVERED in values:
-            screen.today_kwh = int(values[esme_attrs.CURRENT_DAY_CONSUMPTION_DELIVERED]) \
-                / divisor
-        if esme_attrs.BILL_TO_DATE_DELIVERED in values:
-            bill = int(values[esme_attrs.BILL_TO_DATE_DELIVERED])
-            day = screen.updated.date()
-            if screen._day != day or bill < screen._bill_at_day_start:
-                screen._day, screen._bill_at_day_start = day, bill
-            screen.today_cost_p = bill - screen._bill_at_day_start
-        if esme_attrs.SUPPLY_STATUS in values:
-            screen.supply = {0: "off", 1: "armed", 2: "on"}.get(
-                int(values[esme_attrs.SUPPLY_STATUS]), "?")
-        return None
-
     # -- GBCS through the tunnels ------------------------------------------------------------
 
-    def send_to_device(self, eui: bytes, message: bytes) -> bool:
-        """The CHF hands a GBCS message to a device: PUT down its tunnel, or queued for the
-        GSME's next GET. False when the device has no open tunnel."""
+    def send_to_device(self, eui: bytes, message: bytes,
+                       on_failed: Callable[[], None] | None = None) -> bool:
+        """The CHF hands a GBCS message to a device: PUT down its tunnel (`on_failed`
+        is told when the device does not acknowledge it), or queued for the GSME's next
+        GET. False when the device has no open tunnel."""
         device = self.devices.get(eui)
+        if device is not None and device.local and device.on_message is not None:
+            self.sim.schedule(lambda: device.on_message(message), "hub to ESME",
+                              after=timedelta(0))
+            return True
         if device is None or device.tunnel is None or device.state != "ready":
             return False
         node_eui = device.eui
         if device.board.type is DeviceType.GSME:
             self.tunnels.queue(node_eui, message)
         else:
-            self.tunnels.put(node_eui, message)
+            self.tunnels.put(node_eui, message, on_confirm=None if on_failed is None else
+                             lambda ok: None if ok else on_failed())
         return True
+
+    def withdraw(self, eui: bytes, message: bytes) -> bool:
+        """Take a message the hub holds for a sleepy device off its queue; False when
+        the device already collected it."""
+        queue = self.tunnels.queues.get(int.from_bytes(eui, "big"))
+        if queue is None or message not in queue:
+            return False
+        queue.remove(message)
+        return True
+
+    def hub_power(self, on: bool) -> None:
+        """The hub's radio loses or regains power; it keeps its network (PAN, keys,
+        frame counters, children) as a coordinator keeps them in non-volatile memory."""
+        if not on:
+            self.chf.power_off()
+            return
+        if not self.chf.powered:
+            self.chf.powered = True
+            self.medium.attach(self.chf)
 
     def gsme_wake(self, eui: bytes, update: dict[str, Any]) -> bool:
         """The GSME is awake (every 30 minutes): it sends its data sync to the GPF in
         the hub (`tools.lab.gas` frame) and GETs what the hub holds for it, one message
         per GET while the hub says more remain. False when its tunnel is not open yet
         (its registers reach the GPF with a later sync)."""
-        device = self.devices[eui]
-        if device.state != "ready" or device.tunnel is None or device.tunnel.tunnel_id is None:
+        device = self.devices.get(eui)      # None: not on this HAN (a real stick)
+        if device is None or device.state != "ready" or device.tunnel is None or \
+                device.tunnel.tunnel_id is None:
             return False
         self._sync_tsn = (self._sync_tsn + 1) & 0xFF
         try:
@@ -349,7 +331,8 @@ class Han:
             self.report("error", f"{device.board.name}: sync not sent ({err})")
         else:
             device.node.send_data(CHF_SHORT, ENDPOINT, gas.MIRROR_SYNC, frame,
-                                  source_endpoint=ENDPOINT)
+                                  source_endpoint=ENDPOINT, on_confirm=lambda ok: ok and
+                                  self.sync_confirmed(eui, update))
         device.tunnel.get()
         return True
 
@@ -379,7 +362,9 @@ class Han:
     def reply(self, eui: bytes, message: bytes) -> None:
         """A device PUTs a message (Response, Alert) up its tunnel to the CHF."""
         device = self.devices[eui]
-        if device.tunnel is not None and device.tunnel.tunnel_id is not None:
+        if device.local:
+            self.to_dcc(eui, message)
+        elif device.tunnel is not None and device.tunnel.tunnel_id is not None:
             device.tunnel.put(message)
         else:
             self.report("error", f"{device.board.name}: no tunnel to send its answer on")

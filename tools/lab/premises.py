@@ -3,8 +3,8 @@ one simulator for all, the HAN, the devices' firmware and the DCC.
 
 Firmware the lab runs: the CHF (WAN side, device log, routing), the GPF beside it in
 the hub, the ESME (DLMS device and metering engine) and the GSME (a sleepy device: at
-each 30-minute wake it syncs the GPF and pulls its queued commands). The PPMID joins the
-HAN, does CBKE and opens its tunnel, and reports the GBCS it would have to handle.
+each 30-minute wake it syncs the GPF and pulls its queued commands) and the PPMID
+(`tools.lab.ppmid`: joined to the meters, it reads their credit and sends top-ups).
 """
 
 from __future__ import annotations
@@ -18,11 +18,14 @@ from boards.board import Board, BoardError, DeviceType, Premises
 from boards.nvm import MEMORY, SqliteStore
 from boards.simulator import Simulator
 from firmware.gpf.gpf import Gpf
-from tools.lab.esme import EsmeBoard, MeteringAttributes, build_esme
+from tools.lab import zse
+from tools.lab.esme import EsmeBoard, build_esme
 from tools.lab.gas import GsmeBoard, build_gsme
 from tools.lab.han import Han, Report
 from tools.lab.hub import Hub
 from tools.lab.pki import LabPki, build_pki
+from tools.lab.ppmid import attach_ppmids
+from tools.lab.radio import RadioSession
 from tools.lab.wan import Trace, Wan
 
 DCC_DB = "dcc.sqlite"
@@ -40,20 +43,25 @@ class Lab:
     def __init__(self, premises: Premises, *, start: datetime, seed: int = 0,
                  state: Path | None = None, zaz1: Path | None = None,
                  report: Report = lambda kind, text: None,
-                 trace: TextIO | None = None) -> None:
+                 trace: TextIO | None = None, radio: RadioSession | None = None) -> None:
         if len(premises.of_type(DeviceType.CHF)) != 1:
             raise BoardError(premises.source or premises.name, "boards",
                              "the lab needs one CHF: it forms the HAN and faces the WAN")
         self.premises = premises
         self.rng = random.Random(seed)
-        self.sim = Simulator(start, seed, keep_trace=False)
+        if radio is not None:            # a stick: the clock is the wall clock
+            radio.check(premises)
+            self.sim: Simulator = radio.simulator(start, seed)
+        else:
+            self.sim = Simulator(start, seed, keep_trace=False)
+        self.radio = radio
         self.report = report
         self.pki: LabPki = build_pki(premises, self.rng, zaz1)
         self.stores: dict[bytes, SqliteStore] = {}
         for board in premises.boards:
             path = state / store_name(board) if state is not None else MEMORY
             self.stores[board.eui] = SqliteStore(path)
-        self.han = Han(self.sim, self.pki, premises, self.rng, report)
+        self.han = Han(self.sim, self.pki, premises, self.rng, report, radio)
         self.esmes: dict[bytes, EsmeBoard] = {}
         anchors = self.pki.anchors()
         for board in premises.of_type(DeviceType.ESME):
@@ -61,7 +69,7 @@ class Lab:
                               self.stores[board.eui], self.sim,
                               self.pki.top_up_keys[board.eui])
             self.esmes[board.eui] = unit
-            self.han.serve_metering(board.eui, MeteringAttributes(unit))
+            zse.serve(self.han.devices[board.eui].endpoint, zse.esme_clusters(unit))
             self.han.devices[board.eui].on_message = \
                 lambda message, unit=unit: self._esme_receive(unit, message)
         self.gsmes: dict[bytes, GsmeBoard] = {}
@@ -71,11 +79,14 @@ class Lab:
                              self.stores[board.eui], self.sim)
             self.gsmes[board.eui] = gas
             gas.gsme.on_sync = lambda update, eui=board.eui: self._gsme_wake(eui, update)
-            self.han.devices[board.eui].on_message = \
-                lambda message, gas=gas: self._gsme_receive(gas, message)
+            if board.eui in self.han.devices:      # not with a real stick
+                self.han.devices[board.eui].on_message = \
+                    lambda message, gas=gas: self._gsme_receive(gas, message)
         gpf_board = next(iter(premises.of_type(DeviceType.GPF)), None)
         self.gpf = None if gpf_board is None else Gpf(
             self.pki.devices[gpf_board.eui], anchors, self.stores[gpf_board.eui], self.sim)
+        if self.gpf is not None and self.han.gpf_endpoint is not None:
+            zse.serve(self.han.gpf_endpoint, zse.gpf_clusters(self.gpf))
         chf, = premises.of_type(DeviceType.CHF)
         self.hub = Hub(chf, premises, self.pki.devices[chf.eui], anchors,
                        self.stores[chf.eui], self.sim, self.han, self.pki.install_codes,
@@ -86,6 +97,7 @@ class Lab:
                        state / DCC_DB if state is not None else MEMORY, report, self.trace)
         self.wan.to_chf = self.hub.deliver
         self.hub.to_dcc = self.han.to_dcc = self.wan.up
+        self.ppmids = attach_ppmids(self)
 
     def start(self) -> None:
         """Commission the HAN and start the DCC User's periodic reads."""

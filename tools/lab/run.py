@@ -26,8 +26,9 @@ from boards.simulator import SimulatorError, WallClockRunner
 from firmware.esme.engine import MeterEngine
 from firmware.esme.esme import EsmeError
 from han.frames import PcapWriter
-from tools.lab.pki import PkiError
+from tools.lab.pki import CBKE_SUITE, PkiError
 from tools.lab.premises import Lab, store_name
+from tools.lab.radio import DongleError, RadioSession
 from tools.lab.status import Status, choose_mode
 
 STATE_FILE = "lab.json"
@@ -63,6 +64,7 @@ class LabOptions:
     demo: bool = False
     seed: int | None = None
     keystore: Path | None = None
+    radio: str | None = None          # RADIO:PATH of a coordinator stick (tools.lab.radio)
 
 
 def _seed_and_start(options: LabOptions, premises: Premises) -> tuple[int, datetime]:
@@ -117,9 +119,19 @@ def run(options: LabOptions, stop: threading.Event | None = None) -> int:
         if options.duration is None and not options.demo and not options.speed >= 1:
             raise LabError(f"--speed {options.speed:g}: against the wall clock the lab runs "
                            "at real time (1) or faster")
+        if options.radio is not None and options.demo and \
+                not RadioSession.is_emulated(options.radio):
+            raise LabError(f"--demo --radio {options.radio}: the tour needs the lab's "
+                           "emulated devices, which reach only the emulated stick "
+                           "(socket://127.0.0.1:PORT)")
+        if options.radio is not None and options.speed != 1:
+            raise LabError(f"--speed {options.speed:g}: with --radio the lab runs at the "
+                           "stick's pace, real time (1)")
         premises = load_premises(options.premises)
         seed, start = _seed_and_start(options, premises)
-    except (BoardError, LabError) as exc:
+        radio = RadioSession(options.radio, skip_idle=options.demo) \
+            if options.radio is not None else None
+    except (BoardError, LabError, DongleError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     status = Status(choose_mode(options.quiet, sys.stdout))
@@ -128,13 +140,22 @@ def run(options: LabOptions, stop: threading.Event | None = None) -> int:
             trace = stack.enter_context(options.trace.open("w")) if options.trace else None
             pcap = PcapWriter(stack.enter_context(options.pcap.open("wb"))) \
                 if options.pcap else None
+            if radio is not None:
+                radio.report = status.event
+                stack.callback(radio.close)
             lab = Lab(premises, start=start, seed=seed, state=options.state,
-                      zaz1=options.keystore, report=status.event, trace=trace)
-        except (OSError, BoardError, PkiError, EsmeError) as exc:
+                      zaz1=options.keystore, report=status.event, trace=trace, radio=radio)
+            stack.callback(lab.close)
+            if radio is not None:
+                radio.start()
+                radio.enrol_stick(lab.pki.zse_ca, [lab.han.chf_ke] + [
+                    d.ke for d in lab.han.devices.values() if d.local and d.ke], CBKE_SUITE)
+        except (OSError, BoardError, PkiError, EsmeError, DongleError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        stack.callback(lab.close)
         status.lab = lab
+        if options.keys_out_dir is not None:   # at once: `smetslab send` signs with it
+            _write_key_store(lab, options.keys_out_dir)
         if pcap is not None:
             lab.han.medium.add_tap(lambda stamp, channel, frame: pcap.write(stamp, frame))
         lab.start()
@@ -145,27 +166,32 @@ def run(options: LabOptions, stop: threading.Event | None = None) -> int:
             elif options.duration is not None:
                 lab.sim.run_for(options.duration)
                 code = 0
+            elif radio is not None:
+                code = _wall_clock_radio(lab, radio, status, stop or threading.Event())
             else:
                 code = _wall_clock(lab, status, options.speed, stop or threading.Event())
         except SimulatorError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        _write_keys(lab, options)
+        if options.keys_out is not None:
+            _write_han_keys(lab, options.keys_out)
         if options.state is not None:
             save_state(options.state, seed, lab.sim.now())
         status.say(status.summary())
         return code
 
 
-def _write_keys(lab: Lab, options: LabOptions) -> None:
-    if options.keys_out is not None:
-        options.keys_out.write_text(json.dumps({
-            "network_key": lab.han.network_key.hex().upper(),
-            "link_keys": [k.hex().upper() for k in lab.han.link_keys()]}, indent=2) + "\n")
-    if options.keys_out_dir is not None:
-        lab.pki.keystore().write_dir(options.keys_out_dir)
-        (options.keys_out_dir / "roles.json").write_text(
-            json.dumps(lab.pki.roles(), indent=2) + "\n")
+def _write_han_keys(lab: Lab, path: Path) -> None:
+    """The network key and every link key the run established (CBKE ones included)."""
+    path.write_text(json.dumps({
+        "network_key": lab.han.network_key.hex().upper(),
+        "link_keys": [k.hex().upper() for k in lab.han.link_keys()]}, indent=2) + "\n")
+
+
+def _write_key_store(lab: Lab, folder: Path) -> None:
+    """Every device and remote-party key in the DCC Boxed layout, with roles.json."""
+    lab.pki.keystore().write_dir(folder)
+    (folder / "roles.json").write_text(json.dumps(lab.pki.roles(), indent=2) + "\n")
 
 
 def _wall_clock(lab: Lab, status: Status, speed: float, stop: threading.Event) -> int:
@@ -204,6 +230,29 @@ def _wall_clock(lab: Lab, status: Status, speed: float, stop: threading.Event) -
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
+    return 0
+
+
+def _wall_clock_radio(lab: Lab, radio: RadioSession, status: Status,
+                      stop: threading.Event) -> int:
+    """As `_wall_clock`, on the stick's loop: the lab's clock pumps it while it waits."""
+    from tools.headend.http import create_app, serve
+    site, url = radio.loop.run_until_complete(serve(create_app(lab.wan.dcc)))
+    status.say(f"DCC API: {url}/api/v1/serviceS (serviceT, serviceD; poll "
+               f"{url}/api/v1/responses/<user EUI>)")
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
+    try:
+        with status:
+            while not stop.is_set():
+                lab.sim.run_for(WALL_SLICE)
+                status.refresh()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+        radio.loop.run_until_complete(site.cleanup())
     return 0
 
 

@@ -14,7 +14,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from firmware.esme.engine import UNITS_PER_PENNY
-from tools.lab.han import IhdScreen
+from firmware.ihd import Screen
 from tools.lab.premises import Lab
 
 LIVE, LINES, QUIET = "live", "lines", "quiet"
@@ -123,7 +123,7 @@ class Status:
             if credit:
                 line += f", credit {credit}"
             if screen:
-                line += f", screen: {screen}"
+                line += f", screen: {screen.replace(chr(10), '; ')}"
             lines.append(line)
         lines.append(f"  WAN: {self.lab.trace.count} GBCS messages; HAN: "
                      f"{self.lab.han.medium.frames_sent} frames")
@@ -138,8 +138,7 @@ def money(units: int) -> str:
     return f"£{units / UNITS_PER_PENNY / PENCE_PER_POUND:,.2f}"
 
 
-def ihd_text(screen: IhdScreen) -> str:
-    if screen.reads == 0:
-        return "no reading yet"
-    return (f"now {screen.power_kw:.2f} kW, today {screen.today_kwh:.3f} kWh "
-            f"£{screen.today_cost_p / PENCE_PER_POUND:.2f}, supply {screen.supply}")
+def ihd_text(screen: Screen) -> str:
+    """An IHD's or CAD's screen: power now, today's use and cost, price, credit in
+    prepayment, gas once its meter is found, the supplier's message."""
+    return "\n".join(screen.lines())

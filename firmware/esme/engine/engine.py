@@ -7,7 +7,9 @@ clock synchronisation applied), and everything happens at boundaries:
 
 - the measuring period (the tick: 30 minutes, or the maximum demand window if shorter)
   accumulates energy, cost and credit; reads and commands accumulate up to "now" first,
-  so a read is always current;
+  so a read is always current; the credit thresholds (low credit, emergency credit,
+  disablement) are compared at its end (and by the commands that move credit), so how
+  often the meter is read never changes when the supply is disabled;
 - TOU switch times (moved by the randomised offset) split the energy between rates;
 - each half hour captures the profiles; each midnight closes the day (daily read and
   consumption logs, the day's profile blocks, the billing calendar) and commits.
@@ -65,7 +67,7 @@ BUTTON_BOOST = "boost"
 STATE_KEY = "esme.state"
 CONFIG_KEY = "esme.config"
 ALERTS_TO_SECURITY_LOG = {Alert.UTRN_NOT_AUTHENTIC, Alert.DUPLICATE_UTRN,
-                          Alert.CLOCK_NOT_ADJUSTED}
+                          Alert.CLOCK_NOT_ADJUSTED, Alert.UNAUTHORISED_PHYSICAL_ACCESS}
 
 AlertHook = Callable[[int, Any], None]
 
@@ -758,8 +760,6 @@ class MeterEngine(SupplyQuality):
             debts = credit.time_debts
             if credit.meter_balance >= cost and not (debts[0] or debts[1]):
                 credit.meter_balance -= cost
-                if credit.meter_balance < self._credit_watch:
-                    self._check_credit()
             else:
                 self._charge_credit(cost, t1 - t0)
 
@@ -771,7 +771,6 @@ class MeterEngine(SupplyQuality):
         self.credit.recover_time_debt(self.credit_config, seconds, alerts)
         for code in alerts:
             self._alert(code, None)
-        self._check_credit()
 
     def _block_cost(self, rate: int, imp: int) -> int:
         s, tariff = self._s, self.tariff
@@ -791,6 +790,8 @@ class MeterEngine(SupplyQuality):
 
     def _boundary(self, t: int) -> None:
         s = self._s
+        if self._prepayment and self.credit.meter_balance < self._credit_watch:
+            self._check_credit()
         if self._volts:
             self._check_average_voltage(t)
         if self._md_ticks > 1 or not t % self.config.max_demand_window_s:

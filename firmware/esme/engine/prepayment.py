@@ -8,6 +8,11 @@ meter balance falls below the EC threshold; once the consumer activates it, char
 meter balance cannot cover come out of the EC balance, and top-ups repay the EC used
 before adding to the meter balance. Time debts (two registers) are recovered at a rate
 per hour or per day, payment debt as a percentage of each top-up up to a cap.
+
+In credit mode the meter balance is a prepayment register nobody draws on: consumption
+and standing charges are billed (cost registers) but not taken from it, and no debt is
+recovered. A switch to prepayment starts from the balance as it stands (top-ups made in
+credit mode included).
 """
 
 from __future__ import annotations

@@ -37,6 +37,12 @@ class SupplyQuality:
                 raise EngineError("power", "the supply is not interrupted")
             self._restored(self._s.t)
 
+    def tamper_detected(self) -> None:
+        """The tamper switch (cover or terminal seal) opened: a security log entry and
+        the Unauthorised Physical Access alert (0x8F3F) to the supplier."""
+        with self._command():
+            self._alert(Alert.UNAUTHORISED_PHYSICAL_ACCESS, {"switch": "tamper"})
+
     def set_voltage(self, volts: float, phase: int = 0) -> None:
         """The RMS voltage now on `phase` (0 single phase, 1..3 polyphase): sags and
         swells count once they last the configured period; averages are checked per
