@@ -92,6 +92,13 @@ class Lab:
                        self.stores[chf.eui], self.sim, self.han, self.pki.install_codes,
                        report, self.gpf)
         self.han.to_gpf = self.hub.gsme_synced
+        # The hub acknowledges each GSME sync (so the meter stops resending it), is its
+        # time source on the HAN and hands it firmware images.
+        self.han.sync_confirmed = lambda eui, update: \
+            self.gsmes[eui].gsme.sync_acknowledged(update["marks"])
+        for eui, gas in self.gsmes.items():
+            gas.gsme.time_source = self.hub.han_time
+            self.hub.image_receivers[eui] = gas.gsme.firmware_received
         self.trace = Trace(trace)
         self.wan = Wan(self.sim, self.pki, premises,
                        state / DCC_DB if state is not None else MEMORY, report, self.trace)
