@@ -32,7 +32,7 @@ from gbcs import keystore as keystores
 from gbcs.message import decode
 from han.cbke.mmo import install_code_link_key
 from tools.cli import main
-from tools.headend.duis import Element
+from tools.headend.duis import DuisError, Element
 from tools.lab import demo, gas
 from tools.lab.premises import Lab
 from tools.lab.run import LabError, LabOptions, parse_duration, run
@@ -148,7 +148,7 @@ def test_the_ihd_shows_what_the_meter_measured(lab):
 
 def test_demo_reads_tops_up_updates_the_tariff_joins_an_ihd_and_reads_later(lab):
     for step in (demo.read_registers, demo.read_device_log, demo.top_up, demo.tariff_update,
-                 demo.join_ihd, demo.future_dated_read):
+                 demo.join_ihd, demo.firmware_update, demo.future_dated_read):
         result = step(lab)
         assert result.ok, (step.__name__, result.detail)
     engine = next(iter(lab.esmes.values())).engine
@@ -164,6 +164,26 @@ def test_demo_reads_tops_up_updates_the_tariff_joins_an_ihd_and_reads_later(lab)
     assert any(m.use_case and m.use_case.use_case == "CS14" for m in sent)
     refused = [r for r in lab.wan.exchanges.values() if r.refused is not None]
     assert refused == []
+
+
+def test_firmware_updates_are_refused_with_typed_duis_errors(lab):
+    wan, eui = lab.wan, next(iter(lab.esmes))
+    supplier = wan.users[Role.SUPPLIER]
+
+    def update(image: str, version: str, devices: str) -> object:
+        return wan.dcc.non_device(wan.request(Role.SUPPLIER, eui, "11.1", Element(
+            "UpdateFirmware", children=(Element("FirmwareImage", image),
+                                        Element("FirmwareVersion", version),
+                                        Element("DeviceIDList", devices))),
+            command_variant=8), supplier)
+    for args, code, where in [(("!!", "01", "00-DB-12-34-56-78-90-A0"), None, "FirmwareImage"),
+                              (("AAAA", "version", "00-DB-12-34-56-78-90-A0"), None,
+                               "FirmwareVersion"),
+                              (("AAAA", "01", "nobody"), None, "DeviceIDList"),
+                              (("AAAA", "01", "00-DB-12-34-56-78-90-AF"), "E19", "RequestID")]:
+        err = update(*args)
+        assert isinstance(err, DuisError) and err.code == code and where in err.path, err
+    assert lab.hub.chf.device_log.find(eui) is not None
 
 
 def test_a_replayed_command_is_refused_by_the_meter_and_changes_nothing(lab):

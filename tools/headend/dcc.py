@@ -22,7 +22,7 @@ from gbcs import crypto
 from gbcs.content import CRA_ALERT, CRA_RESPONSE
 from gbcs.errors import GbcsError
 from gbcs.message import decode
-from tools.headend import access, duis, mmc, smi
+from tools.headend import access, duis, firmware, mmc, smi
 from tools.headend.access import (AnomalyDetector, Counters, Inventory, MessageLog,
                                   RequestMatrix, User)
 from tools.headend.duis import (E1, E2, E4, E11, E12, E13, E19, I0, I99, DuisError, Element,
@@ -122,6 +122,8 @@ class Dcc:
         self._after: dict[str, list[_Outstanding]] = {}  # preceding RequestID -> waiting
         self._quarantine_events = 0
         self.schedules = ScheduleStore(self.db)
+        # SRV 11.1's path to the comms hubs (the lab wires its hub): None refuses with E11.
+        self.distribute_firmware: firmware.Distributor | None = None
 
     def add_user(self, user: User) -> None:
         self.users[user.eui] = user
@@ -275,6 +277,13 @@ class Dcc:
                 raise DuisError(E4, f"no schedule {text} of this User",
                                 f"Request/Body/{req.service}/DSPScheduleID")
             self.schedules.delete(schedule.schedule_id)
+            self.counters.advance(user.eui, req.request_id.counter)
+            return self._response(req, I99)
+        if req.srv == "11.1":
+            update = firmware.parse_update(req)
+            for eui in update.devices:
+                self.inventory.authorise(user, eui, entry)
+            firmware.distribute(update, self.distribute_firmware)
             self.counters.advance(user.eui, req.request_id.counter)
             return self._response(req, I99)
         if req.srv in smi.SRVS:

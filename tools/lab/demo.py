@@ -2,13 +2,12 @@
 the DCC, the WAN and the HAN, printing its result; exit 0 when every step succeeds.
 
 Each step checks the effect, not only the answer (the balance after a top-up, the
-tariff the meter charges, the supply state). A step that needs what the lab does not
-have yet (PPMID firmware behind its HAN node; firmware images) is listed as not
-available rather than faked.
+tariff the meter charges, the supply state, the firmware version running).
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,6 +15,7 @@ from datetime import timedelta
 from boards.board import Board, DeviceType
 from firmware.chf.device_log import INSTALL_CODE, LogEntry
 from firmware.core.credentials import Role
+from firmware.core.firmware_image import image_hash, running_version
 from firmware.core.gas import CURRENT_SUMMATION
 from firmware.esme.engine import BUTTON_ENABLE, UNITS_PER_PENNY, SupplyState, make_utrn
 from firmware.gsme.gsme import WAKE as GSME_WAKE
@@ -38,11 +38,10 @@ FUTURE = timedelta(minutes=15)
 NEW_IHD_EUI = bytes.fromhex("02534C0000000007")
 TOP_UP_PENCE = 1000
 TARIFF_PENCE, STANDING_PENCE = 30, 60
-NOT_AVAILABLE = (
-    "firmware update (11.1): no firmware images or OTA server in the lab yet",
-    "PPMID commands: its firmware is not in the lab yet (its HAN node joins, does CBKE "
-    "and opens its tunnel)",
-)
+FIRMWARE_VERSION = bytes.fromhex("01020000")
+FIRMWARE_IMAGE = b"smetslab ESME firmware 1.2.0\n" * 64   # what the manufacturer signs
+FIRMWARE_VERIFIED = 0x8F72
+FIRMWARE_WAIT = timedelta(minutes=5)
 
 
 @dataclass
@@ -159,6 +158,38 @@ def tariff_update(lab: Lab) -> Result:
     return Result(result.ok and charged == wanted,
                   f"{result.detail}; the meter charges {charged[0][0] / UNITS_PER_PENNY:g} "
                   f"p/kWh and {charged[1] / UNITS_PER_PENNY:g} p a day")
+
+
+def firmware_update(lab: Lab) -> Result:
+    """11.1 hands an image to the hub, which sends it to the ESME; the meter verifies it
+    and alerts the Supplier (8F72); 11.3 (CS06, critical) activates it by its hash, and
+    the meter then runs the new version."""
+    eui, wan = _esme(lab), lab.wan
+    esme = lab.esmes[eui].esme
+    before = running_version(esme)
+    supplier = wan.users[Role.SUPPLIER]
+    update = wan.request(Role.SUPPLIER, eui, "11.1", Element("UpdateFirmware", children=(
+        Element("FirmwareImage", base64.b64encode(FIRMWARE_IMAGE).decode()),
+        Element("FirmwareVersion", FIRMWARE_VERSION.hex().upper()),
+        Element("DeviceIDList", _text(eui)))), command_variant=8)
+    answer = wan.dcc.non_device(update, supplier)
+    if isinstance(answer, DuisError):
+        return Result(False, f"11.1 refused by the DCC: {answer}")
+    seen = len(wan.alerts)
+
+    def verified() -> bool:
+        return any(user == supplier.eui and alert.alert_code == FIRMWARE_VERIFIED
+                   for user, alert in wan.alerts[seen:])
+    if not _wait(lab, verified, FIRMWARE_WAIT):
+        return Result(False, f"11.1 {answer.code}; no 8F72 from the meter")
+    digest = image_hash(FIRMWARE_IMAGE)
+    result = _critical(lab, wan.request(Role.SUPPLIER, eui, "11.3", Element(
+        "ActivateFirmware", children=(Element("FirmwareHash", digest.hex().upper()),)),
+        command_variant=4))
+    after = running_version(esme)
+    return Result(result.ok and after == FIRMWARE_VERSION,
+                  f"11.1 {answer.code}, 8F72 from the meter; 11.3 {result.detail}; "
+                  f"version {before.hex()} -> {after.hex()}")
 
 
 def _text(eui: bytes) -> str:
@@ -326,6 +357,8 @@ STEPS: list[tuple[str, Callable[[Lab], Result]]] = [
     ("arm supply (7.3, critical)", arm_supply),
     ("local enable at the meter (button A)", local_enable),
     ("join a second IHD by install code", join_ihd),
+    ("firmware update: image to the ESME (11.1), activation (11.3, critical)",
+     firmware_update),
     ("future-dated read (4.1.1, 15 minutes ahead)", future_dated_read),
     ("read the gas meter at its next wake (4.1.1, GCS13a)", read_gas_meter),
     ("the GPF answers for the gas meter after a sync (4.1.1)", read_gpf),
@@ -339,6 +372,4 @@ def run_demo(lab: Lab) -> int:
         result = step(lab)
         failures += not result.ok
         print(f"{n}. {title}: {'OK' if result.ok else 'FAILED'} ({result.detail})", flush=True)
-    for line in NOT_AVAILABLE:
-        print(f"-  not available: {line}")
     return 1 if failures else 0

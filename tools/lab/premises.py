@@ -104,6 +104,10 @@ class Lab:
                        state / DCC_DB if state is not None else MEMORY, report, self.trace)
         self.wan.to_chf = self.hub.deliver
         self.hub.to_dcc = self.han.to_dcc = self.wan.up
+        # SRV 11.1: the DCC hands images to the hub, which sends them to the meters.
+        self.wan.dcc.distribute_firmware = self.hub.distribute_firmware
+        for eui, unit in self.esmes.items():
+            self.hub.image_receivers[eui] = unit.esme.firmware_received
         self.ppmids = attach_ppmids(self)
 
     def start(self) -> None:

@@ -72,6 +72,7 @@ class Wan:
     dcc: Dcc = field(init=False)
     users: dict[Role, User] = field(default_factory=dict)
     exchanges: dict[str, Exchange] = field(default_factory=dict)
+    alerts: list[tuple[bytes, ServiceResponse]] = field(default_factory=list)  # (user, alert)
     to_chf: Callable[[bytes], None] = lambda message: None
 
     def __post_init__(self) -> None:
@@ -138,6 +139,7 @@ class Wan:
                 exchange.response = response
             self.report("dcc", f"{exchange.srv} answered {response.code}")
         elif response.alert_code is not None:
+            self.alerts.append((user, response))
             self.report("alert", f"alert 0x{response.alert_code:04X} to "
                                  f"{user.hex().upper()}")
 
