@@ -21,7 +21,6 @@ from han.frames.aps import (
     ApsFrameType,
     ApsHeader,
     DeliveryMode,
-    Fragmentation,
     encode_aps,
 )
 from han.ncp.zdo_server import answer as zdo_server_answer
@@ -80,12 +79,9 @@ class NcpNode(Node):
     def _on_aps_data(self, source: int, source_ieee: int | None, frame: ApsFrame,
                      lqi: int) -> None:
         header = frame.header
-        payload = frame.payload
-        extended = header.extended_header
-        if extended is not None and extended.fragmentation != Fragmentation.NONE:
-            payload = self._reassemble(source, header, payload)
-            if payload is None:
-                return
+        payload = self._aps_payload(source, frame)
+        if payload is None:
+            return
         incoming = Incoming(
             source, self.addresses.get(source, source_ieee), header.delivery_mode,
             header.group_address, header.aps_counter, header.source_endpoint or 0,

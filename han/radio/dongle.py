@@ -36,16 +36,13 @@ from typing import Any
 import zigpy.config as zconf
 import zigpy.exceptions
 import zigpy.types as zt
-from zigpy.zcl.foundation import Direction, GeneralCommand, Status, ZCLHeader
 
-from gbcs.errors import GbcsDecodeError
 from han.radio.aps_layer import BROADCAST_ROUTERS, NWK_ONLY_CLUSTERS, ApsIndication, Endpoint
 from han.radio.mac_layer import Confirm
 from han.radio.medium import Scheduler
+from han.radio.zcl_dispatch import zcl_reply
 from han.trust_centre import DeviceLog
 from han.radio.zdo import DEVICE_ANNCE, MATCH_DESC_REQ, MATCH_DESC_RSP, ZDO_ENDPOINT, ZDO_PROFILE
-from han.zcl.errors import ZIGPY_ERRORS
-from han.zcl.frame import general_command
 
 LOGGER = logging.getLogger(__name__)
 COORDINATOR = 0x0000
@@ -628,46 +625,14 @@ class Dongle:
                        profile_id=ZDO_PROFILE, aps_security=False)
 
     def _deliver(self, ind: ApsIndication) -> None:
-        """As `Node._deliver`: to the endpoint's cluster handler, its reply back, and the
-        ZCL status a device gives for a cluster it does not have."""
-        endpoint = self.endpoints.get(ind.destination_endpoint)
-        if endpoint is None or endpoint.profile_id != ind.profile_id:
-            self.stats["unknown_endpoint"] += 1
-            return
-        try:
-            header, _ = ZCLHeader.deserialize(ind.payload)
-        except ZIGPY_ERRORS:
-            self.stats["zcl_malformed"] += 1
-            return
-        to_server = header.direction == Direction.Client_to_Server
-        handler = (endpoint.server_clusters if to_server
-                   else endpoint.client_clusters).get(ind.cluster_id)
-        if handler is None:
-            self.stats["zcl_unsupported_cluster"] += 1
-            reply = _default_response(header, Status.UNSUPPORTED_CLUSTER)
-        else:
-            try:
-                reply = handler(ind)
-            except (GbcsDecodeError, ValueError) as error:
-                self.stats["zcl_handler_error"] += 1
-                self.last_error = error
-                reply = _default_response(header, Status.MALFORMED_COMMAND)
+        """As `Node._deliver`: to the endpoint's cluster handler, its reply back."""
+        reply, error = zcl_reply(self.endpoints, ind, self.stats)
+        if error is not None:
+            self.last_error = error
         if reply is not None and ind.source < BROADCAST_ROUTERS:
             self.send_data(ind.source, ind.source_endpoint, ind.cluster_id, reply,
                            source_endpoint=ind.destination_endpoint,
                            profile_id=ind.profile_id)
-
-
-def _default_response(header: ZCLHeader, status: Status) -> bytes | None:
-    if header.frame_control.disable_default_response or (
-            header.frame_control.is_general
-            and header.command_id == GeneralCommand.Default_Response):
-        return None
-    direction = Direction.Server_to_Client if \
-        header.direction == Direction.Client_to_Server else Direction.Client_to_Server
-    return general_command(GeneralCommand.Default_Response, direction, tsn=header.tsn,
-                           disable_default_response=True,
-                           command_id=zt.uint8_t(header.command_id), status=status).encode()
 
 
 class StickDeviceLog(DeviceLog):

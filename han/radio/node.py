@@ -22,9 +22,6 @@ from datetime import timedelta
 from enum import Enum
 from typing import Any
 
-import zigpy.types as t
-from zigpy.zcl.foundation import Direction, GeneralCommand, Status, ZCLHeader
-
 from gbcs.errors import GbcsDecodeError
 from han.frames.aps import (
     ApsFrame,
@@ -67,9 +64,8 @@ from han.frames.security import FrameCounters, KeyIdentifier, decode_aux
 from han.radio.aps_layer import BROADCAST_ALL, BROADCAST_ROUTERS, BROADCAST_RX_ON, ApsIndication
 from han.radio.mac_layer import CAPABILITY_RX_ON, COORDINATOR, MAC_BROADCAST, Confirm
 from han.radio.medium import Medium, Position, Scheduler
+from han.radio.zcl_dispatch import zcl_reply
 from han.radio.zdo import ZDO_ENDPOINT, ZdoLayer
-from han.zcl.errors import ZIGPY_ERRORS
-from han.zcl.frame import general_command
 
 RESPONSE_WAIT = timedelta(milliseconds=30)     # association: wait before the Data Request
 SCAN_TIME = timedelta(milliseconds=100)
@@ -630,15 +626,20 @@ class Node(ZdoLayer):
                              self.eui64, extended_nonce=True)
         self._nwk_send(destination, aps, secure=nwk_security)
 
+    def _aps_payload(self, source: int, frame: ApsFrame) -> bytes | None:
+        """The frame's payload, or the whole message once its last fragment is in
+        (None while fragments are missing)."""
+        extended = frame.header.extended_header
+        if extended is not None and extended.fragmentation != Fragmentation.NONE:
+            return self._reassemble(source, frame.header, frame.payload)
+        return frame.payload
+
     def _on_aps_data(self, source: int, source_ieee: int | None, frame: ApsFrame,
                      lqi: int) -> None:
         header = frame.header
-        payload = frame.payload
-        extended = header.extended_header
-        if extended is not None and extended.fragmentation != Fragmentation.NONE:
-            payload = self._reassemble(source, header, payload)
-            if payload is None:
-                return
+        payload = self._aps_payload(source, frame)
+        if payload is None:
+            return
         indication = ApsIndication(source, self.addresses.get(source, source_ieee),
                                    header.source_endpoint, header.destination_endpoint,
                                    header.cluster_id, header.profile_id, payload,
@@ -651,45 +652,13 @@ class Node(ZdoLayer):
     # -- endpoints and ZCL -----------------------------------------------------------------
 
     def _deliver(self, ind: ApsIndication) -> None:
-        endpoint = self.endpoints.get(ind.destination_endpoint)
-        if endpoint is None or endpoint.profile_id != ind.profile_id:
-            self.stats["unknown_endpoint"] += 1
-            return
-        try:
-            header, _ = ZCLHeader.deserialize(ind.payload)
-        except ZIGPY_ERRORS:
-            self.stats["zcl_malformed"] += 1
-            return
-        to_server = header.direction == Direction.Client_to_Server
-        handlers = endpoint.server_clusters if to_server else endpoint.client_clusters
-        handler = handlers.get(ind.cluster_id)
-        if handler is None:
-            self.stats["zcl_unsupported_cluster"] += 1
-            reply = self._default_response(header, Status.UNSUPPORTED_CLUSTER)
-        else:
-            try:
-                reply = handler(ind)
-            except (GbcsDecodeError, ValueError) as error:
-                self.stats["zcl_handler_error"] += 1
-                self.last_error = error
-                reply = self._default_response(header, Status.MALFORMED_COMMAND)
+        reply, error = zcl_reply(self.endpoints, ind, self.stats)
+        if error is not None:
+            self.last_error = error
         if reply is not None and ind.source < BROADCAST_ROUTERS:
             self.send_data(ind.source, ind.source_endpoint, ind.cluster_id, reply,
                            source_endpoint=ind.destination_endpoint,
                            profile_id=ind.profile_id)
-
-    @staticmethod
-    def _default_response(header: ZCLHeader, status: Status) -> bytes | None:
-        if header.frame_control.disable_default_response or (
-                header.frame_control.is_general
-                and header.command_id == GeneralCommand.Default_Response):
-            return None
-        direction = Direction.Server_to_Client if \
-            header.direction == Direction.Client_to_Server else Direction.Client_to_Server
-        return general_command(GeneralCommand.Default_Response, direction, tsn=header.tsn,
-                               disable_default_response=True,
-                               command_id=t.uint8_t(header.command_id),
-                               status=status).encode()
 
     # -- persistence -----------------------------------------------------------------------
 
