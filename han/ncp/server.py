@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import select
 import tty
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -29,8 +28,8 @@ from typing import Any, Protocol
 from han.ncp.ash import AshLink, ResetCode
 from han.ncp.ezsp import EzspEndpoint
 from han.ncp.stack import EmulatedNcp
-from han.radio.medium import MAX_PHY_PACKET, Medium
-from han.radio.udp import HEADER, DatagramError, UdpParticipant, decode_datagram
+from han.radio.medium import Medium
+from han.radio.udp import UdpParticipant
 
 LOG = logging.getLogger(__name__)
 
@@ -116,33 +115,6 @@ class ClockBridge:
             self._task = None
 
 
-class LearningParticipant(UdpParticipant):
-    """A UDP medium participant that adds the sender of every valid datagram as a peer."""
-
-    def poll(self, timeout: float = 0.0) -> int:
-        injected = 0
-        wait = timeout
-        while True:
-            ready, _, _ = select.select([self.socket], [], [], wait)
-            if not ready:
-                return injected
-            wait = 0.0
-            try:
-                data, (_, port) = self.socket.recvfrom(HEADER.size + MAX_PHY_PACKET + 1)
-            except BlockingIOError:
-                return injected
-            try:
-                channel, position, _, _, frame = decode_datagram(data)
-            except DatagramError as error:
-                self.rejected += 1
-                self.last_error = error
-                continue
-            self.received += 1
-            self.peers.add(port)
-            self.medium.inject(frame, channel, position)
-            injected += 1
-
-
 class Session:
     """One host connection: ASH over the transport, EZSP over ASH, onto the NCP."""
 
@@ -220,7 +192,7 @@ class NcpServer:
         self.medium = medium or Medium(sim)
         self.ncp = EmulatedNcp(eui64, self.medium, self.sim, nvm=nvm)
         self.clock = ClockBridge(self.sim)
-        self.participant: LearningParticipant | None = None
+        self.participant: UdpParticipant | None = None
         self._servers: list[asyncio.AbstractServer] = []
         self._current: _TcpProtocol | None = None
         self._pty: tuple[int, int, Session] | None = None
@@ -230,7 +202,7 @@ class NcpServer:
 
     def use_udp_medium(self, port: int) -> int:
         """Bridge the medium to the loopback UDP medium on `port`; returns the port."""
-        self.participant = LearningParticipant(self.medium, port=port)
+        self.participant = UdpParticipant(self.medium, port=port, learn_peers=True)
         asyncio.get_running_loop().add_reader(self.participant.socket, self._datagrams)
         return self.participant.port
 

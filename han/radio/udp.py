@@ -64,10 +64,13 @@ def decode_datagram(data: bytes) -> tuple[int, tuple[float, float, float], int, 
 
 class UdpParticipant:
     """Bridges `medium` to peers on loopback UDP. `port` 0 picks a free port (see
-    `address`); peers can be added later, as each side learns the other's port."""
+    `address`); peers can be added later, as each side learns the other's port, or
+    learnt from the datagrams received (`learn_peers`: a stick waiting for its lab)."""
 
-    def __init__(self, medium: Medium, *, port: int = 0, peers: Iterable[int] = ()) -> None:
+    def __init__(self, medium: Medium, *, port: int = 0, peers: Iterable[int] = (),
+                 learn_peers: bool = False) -> None:
         self.medium = medium
+        self.learn_peers = learn_peers
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.socket.bind((LOOPBACK, port))
         self.socket.setblocking(False)
@@ -106,7 +109,7 @@ class UdpParticipant:
                 return injected
             wait = 0.0
             try:
-                data, _ = self.socket.recvfrom(HEADER.size + MAX_PHY_PACKET + 1)
+                data, (_, port) = self.socket.recvfrom(HEADER.size + MAX_PHY_PACKET + 1)
             except BlockingIOError:
                 return injected
             try:
@@ -116,6 +119,8 @@ class UdpParticipant:
                 self.last_error = error
                 continue
             self.received += 1
+            if self.learn_peers:
+                self.peers.add(port)
             self.medium.inject(frame, channel, position)
             injected += 1
 
