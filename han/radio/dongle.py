@@ -40,7 +40,7 @@ import zigpy.types as zt
 from han.radio.aps_layer import BROADCAST_ROUTERS, NWK_ONLY_CLUSTERS, ApsIndication, Endpoint
 from han.radio.mac_layer import Confirm
 from han.radio.medium import Scheduler
-from han.radio.zcl_dispatch import zcl_reply
+from han.radio.zcl_dispatch import deliver
 from han.trust_centre import DeviceLog
 from han.radio.zdo import DEVICE_ANNCE, MATCH_DESC_REQ, MATCH_DESC_RSP, ZDO_ENDPOINT, ZDO_PROFILE
 
@@ -625,14 +625,7 @@ class Dongle:
                        profile_id=ZDO_PROFILE, aps_security=False)
 
     def _deliver(self, ind: ApsIndication) -> None:
-        """As `Node._deliver`: to the endpoint's cluster handler, its reply back."""
-        reply, error = zcl_reply(self.endpoints, ind, self.stats)
-        if error is not None:
-            self.last_error = error
-        if reply is not None and ind.source < BROADCAST_ROUTERS:
-            self.send_data(ind.source, ind.source_endpoint, ind.cluster_id, reply,
-                           source_endpoint=ind.destination_endpoint,
-                           profile_id=ind.profile_id)
+        deliver(self, ind)
 
 
 class StickDeviceLog(DeviceLog):

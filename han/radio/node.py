@@ -64,7 +64,7 @@ from han.frames.security import FrameCounters, KeyIdentifier, decode_aux
 from han.radio.aps_layer import BROADCAST_ALL, BROADCAST_ROUTERS, BROADCAST_RX_ON, ApsIndication
 from han.radio.mac_layer import CAPABILITY_RX_ON, COORDINATOR, MAC_BROADCAST, Confirm
 from han.radio.medium import Medium, Position, Scheduler
-from han.radio.zcl_dispatch import zcl_reply
+from han.radio.zcl_dispatch import deliver
 from han.radio.zdo import ZDO_ENDPOINT, ZdoLayer
 
 RESPONSE_WAIT = timedelta(milliseconds=30)     # association: wait before the Data Request
@@ -652,13 +652,7 @@ class Node(ZdoLayer):
     # -- endpoints and ZCL -----------------------------------------------------------------
 
     def _deliver(self, ind: ApsIndication) -> None:
-        reply, error = zcl_reply(self.endpoints, ind, self.stats)
-        if error is not None:
-            self.last_error = error
-        if reply is not None and ind.source < BROADCAST_ROUTERS:
-            self.send_data(ind.source, ind.source_endpoint, ind.cluster_id, reply,
-                           source_endpoint=ind.destination_endpoint,
-                           profile_id=ind.profile_id)
+        deliver(self, ind)
 
     # -- persistence -----------------------------------------------------------------------
 

@@ -5,14 +5,36 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from typing import Any, Protocol
 
 import zigpy.types as t
 from zigpy.zcl.foundation import Direction, GeneralCommand, Status, ZCLHeader
 
 from gbcs.errors import GbcsDecodeError
-from han.radio.aps_layer import ApsIndication, Endpoint
+from han.radio.aps_layer import BROADCAST_ROUTERS, ApsIndication, Endpoint
 from han.zcl.errors import ZIGPY_ERRORS
 from han.zcl.frame import general_command
+
+
+class ZclHost(Protocol):
+    """What serves ZCL on endpoints: a virtual node, or the host of a stick."""
+
+    endpoints: Mapping[int, Endpoint]
+    stats: Counter[str]
+    last_error: Exception | None
+
+    def send_data(self, destination: int, destination_endpoint: int, cluster_id: int,
+                  payload: bytes, **options: Any) -> Any: ...
+
+
+def deliver(host: ZclHost, ind: ApsIndication) -> None:
+    """`ind` to its endpoint's cluster handler, and the reply back to a unicast sender."""
+    reply, error = zcl_reply(host.endpoints, ind, host.stats)
+    if error is not None:
+        host.last_error = error
+    if reply is not None and ind.source < BROADCAST_ROUTERS:
+        host.send_data(ind.source, ind.source_endpoint, ind.cluster_id, reply,
+                       source_endpoint=ind.destination_endpoint, profile_id=ind.profile_id)
 
 
 def zcl_reply(endpoints: Mapping[int, Endpoint], ind: ApsIndication,
