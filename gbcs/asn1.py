@@ -591,6 +591,16 @@ def activate_firmware_alert(alert_code: int, execution_date_time: _dt.datetime,
                               "firmware_version": firmware_version}})
 
 
+def firmware_version_alert(execution_date_time: _dt.datetime, firmware_version: bytes,
+                           response_code: int | str) -> Node:
+    """CS09: a PPMID's own firmware activation, its outcome and the version it runs
+    (alert 8F8B, message code 0x012B)."""
+    return build(0x012B, CRA_ALERT, {
+        "alert_code": 0x8F8B, "execution_date_time": execution_date_time,
+        "firmware_version": firmware_version,
+        "activate_image_response_code": response_code})
+
+
 def read_device_join_details_command() -> Node:
     return build(0x0013, CRA_COMMAND, None)
 

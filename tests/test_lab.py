@@ -26,6 +26,7 @@ from rich.console import Console
 from boards.board import DEFAULT_PREMISES, load_premises
 from boards.nvm import SqliteStore
 from firmware.core.credentials import Role
+from firmware.core.firmware_image import running_version
 from firmware.core.gas import CURRENT_SUMMATION
 from firmware.gsme.gsme import WAKE as GSME_WAKE
 from gbcs import keystore as keystores
@@ -184,6 +185,30 @@ def test_firmware_updates_are_refused_with_typed_duis_errors(lab):
         err = update(*args)
         assert isinstance(err, DuisError) and err.code == code and where in err.path, err
     assert lab.hub.chf.device_log.find(eui) is not None
+
+
+def test_a_ppmid_firmware_update_is_activated_and_reported_to_the_supplier(lab):
+    """11.4: the hub hands the image to the PPMID, which activates it (no CS06 for a
+    PPMID) and sends CS09 (8F8B) with the version it runs; 11.1 to it is refused."""
+    assert demo.bring_up(lab).ok
+    wan = lab.wan
+    ppmid = next(iter(lab.ppmids.values())).ppmid
+    supplier = wan.users[Role.SUPPLIER]
+
+    def update(srv: str, service: str) -> object:
+        return wan.dcc.non_device(wan.request(Role.SUPPLIER, ppmid.eui, srv, Element(
+            service, children=(Element("FirmwareImage", "c21ldHNsYWIgUFBNSUQ="),
+                               Element("FirmwareVersion", "02000000"),
+                               Element("DeviceIDList", demo._text(ppmid.eui)))),
+            command_variant=8), supplier)
+    refused = update("11.1", "UpdateFirmware")
+    assert isinstance(refused, DuisError) and refused.code == "E11"
+    seen = len(wan.alerts)
+    assert update("11.4", "UpdatePPMIDFirmware").code == "I99"
+    assert demo._wait(lab, lambda: any(a.alert_code == 0x8F8B and user == supplier.eui
+                                       for user, a in wan.alerts[seen:]),
+                      timedelta(minutes=5))
+    assert running_version(ppmid) == bytes.fromhex("02000000")
 
 
 def test_a_replayed_command_is_refused_by_the_meter_and_changes_nothing(lab):

@@ -1306,6 +1306,8 @@ ALERT_STIMULI: dict[tuple[str, int], Stimulus] = {
     ("GSME", 0x810E): lambda r, meter, a: meter.top_up(1000, b"local keypad"),
     ("GSME", 0x8F72): lambda r, meter, a: meter.firmware_received(
         bytes(range(256)) * 64, bytes.fromhex("01000100")),
+    ("PPMID", 0x8F8B): lambda r, ppmid, a: ppmid.firmware_received(
+        bytes(range(256)) * 64, bytes.fromhex("01000100")),
     ("GSME", 0x81A0): lambda r, meter, a: meter.integrity_issue(
         next(n for n in _gbz(a).children if n.name == "integrity_issue_warning").value),
 }

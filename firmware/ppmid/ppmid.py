@@ -35,7 +35,8 @@ from enum import Enum
 import zigpy.types as t
 from zigpy.zcl.foundation import Direction, GeneralCommand, Status
 
-from firmware.core.credentials import DeviceCredentials, TrustAnchors
+from firmware.core import firmware_image
+from firmware.core.credentials import DeviceCredentials, Role, TrustAnchors
 from firmware.core.device import ORIGINATOR_COUNTER, GbcsDevice
 from firmware.core.hal import Clock, NonVolatileStore
 from firmware.core.pecs import (
@@ -45,7 +46,7 @@ from firmware.core.pecs import (
 from firmware.core.security import JOIN_LOG, Accepted
 from firmware.core.zse import command_fields, to_seconds
 from firmware.ppmid.display import SUPPLY_NAMES, Fuel, Screen
-from gbcs import crypto, gbz, zcl
+from gbcs import asn1, crypto, gbz, zcl
 from gbcs.build import build_message, message_mac_key
 from gbcs.certificates import parse_certificate
 from gbcs.errors import GbcsError
@@ -70,6 +71,9 @@ _ATTRIBUTE_FIELDS = {(PREPAYMENT, 0x0001): "credit", (PREPAYMENT, 0x0002): "emer
 _RESULTS = {0x00: "accepted", 0x01: "invalid UTRN", 0x02: "UTRN already used",
             0x03: "error", 0x04: "maximum credit reached", 0x05: "keypad locked",
             0x06: "top-up too large"}
+
+
+CS09_ALERT = 0x012B          # PPMID Firmware Activation Alert
 
 
 class PpmidError(ValueError):
@@ -122,6 +126,22 @@ class Ppmid(GbcsDevice):
     def execute(self, accepted: Accepted) -> Node:
         raise PpmidError(f"{accepted.use_case.title}: a PPMID executes only the "
                          "credentials, join and firmware commands")
+
+    # -- firmware ------------------------------------------------------------------------
+
+    def firmware_received(self, image: bytes, version: bytes) -> bytes:
+        """An image from the hub (SRV 11.4, Update PPMID Firmware): a PPMID has no CS06,
+        so it activates the image itself and tells its Supplier the outcome and the
+        version it now runs (CS09, alert 8F8B). Returns the image's hash."""
+        with self.store.transaction():
+            digest = firmware_image.store_image(self.store, image, version)
+            code, running = firmware_image.activate(self, digest)
+            supplier = self.anchors.get(Role.SUPPLIER)
+            if supplier is not None:
+                self.raise_alert(CS09_ALERT, asn1.firmware_version_alert(
+                    self.now(), running,
+                    "success" if code == firmware_image.SUCCESS else "failure"), supplier)
+        return digest
 
     # -- the meters it is joined to ------------------------------------------------------
 

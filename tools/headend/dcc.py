@@ -279,10 +279,14 @@ class Dcc:
             self.schedules.delete(schedule.schedule_id)
             self.counters.advance(user.eui, req.request_id.counter)
             return self._response(req, I99)
-        if req.srv == "11.1":
+        if req.srv in firmware.SRVS:
             update = firmware.parse_update(req)
+            ppmid = req.srv == "11.4"      # 11.4 is for PPMIDs only, 11.1 for the others
             for eui in update.devices:
-                self.inventory.authorise(user, eui, entry)
+                device = self.inventory.authorise(user, eui, entry)
+                if (device.device_type == "PPMID") != ppmid:
+                    raise DuisError(E11, f"{req.srv} does not apply to a "
+                                    f"{device.device_type}", "Request/Body")
             firmware.distribute(update, self.distribute_firmware)
             self.counters.advance(user.eui, req.request_id.counter)
             return self._response(req, I99)

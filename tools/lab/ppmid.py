@@ -46,7 +46,7 @@ from gbcs import asn1, crypto
 from gbcs.build import build_message
 from gbcs.der_x509 import HARDWARE_MODULE_NAME
 from gbcs.errors import GbcsDecodeError
-from gbcs.message import decode
+from gbcs.message import peek_header
 from gbcs.node import encode
 from han.key_establishment import Outcome
 from han.cbke.errors import KeyEstablishmentStatus
@@ -221,6 +221,14 @@ class PpmidBoard:
             self.han.node.send_data(short, endpoint, item.cluster_id, item.frame,
                                     source_endpoint=ENDPOINT)
 
+    def firmware_received(self, image: bytes, version: bytes) -> bytes:
+        """An image from the hub (SRV 11.4): the PPMID activates it and its CS09 alert
+        goes up its tunnel."""
+        digest = self.ppmid.firmware_received(image, version)
+        for alert in self.ppmid.take_alerts():
+            self.lab.han.reply(self.board.eui, alert)
+        return digest
+
     def _address(self, eui: bytes) -> tuple[int | None, int]:
         if self.lab.gpf is not None and eui == self.lab.gpf.eui:
             return CHF_SHORT, GPF_ENDPOINT
@@ -315,6 +323,7 @@ def attach_ppmids(lab: Lab, policy: EnablePolicy = EnablePolicy.ON_BUTTON
                          after=ESME_READ_EVERY)
         lab.sim.schedule(unit.read_gas, f"{board.name} read gas", after=ESME_READ_EVERY)
         units[board.eui] = unit
+        lab.hub.image_receivers[board.eui] = unit.firmware_received
     if units:
         for esme in lab.esmes.values():
             if esme.board.eui in lab.han.devices:
@@ -367,17 +376,17 @@ def _serve_pecs(lab: Lab, unit: EsmeBoard) -> None:
 
 
 def _route_between_devices(lab: Lab, ppmids: set[bytes]) -> None:
-    """The CHF's HAN-to-HAN routing: a PPMID's GBCS goes to its recipient (queued for
-    a sleeping GSME), a device's answer to a PPMID goes down the PPMID's tunnel; the
-    rest goes up the WAN as before."""
+    """The CHF's HAN-to-HAN routing: a PPMID's GBCS to a HAN device goes to it (queued
+    for a sleeping GSME), a device's answer to a PPMID goes down the PPMID's tunnel; the
+    rest (a PPMID's alert to its Supplier, say) goes up the WAN as before."""
     upstream = lab.han.to_dcc
 
     def route(eui: bytes, message: bytes) -> None:
         try:
-            recipient = decode(message, verify=False).header.recipient
+            recipient = peek_header(message).recipient
         except GbcsDecodeError:
             recipient = None
-        if eui in ppmids or recipient in ppmids:
+        if recipient in ppmids or (eui in ppmids and recipient in lab.han.devices):
             if recipient is None or not lab.han.send_to_device(recipient, message):
                 lab.report("error", f"CHF: a message from {eui.hex().upper()} to "
                                     f"{recipient.hex().upper() if recipient else '?'} "

@@ -92,12 +92,15 @@ class Wan:
     def _enrol(self) -> None:
         inventory = self.dcc.inventory
         chf, = self.premises.of_type(DeviceType.CHF)
-        # The GPF answers for the gas meter it mirrors: it goes by that meter's MPRN.
+        # The GPF answers for the gas meter it mirrors: it goes by that meter's MPRN; the
+        # PPMID serves the premises' electricity meter: it goes by its MPAN.
         gas_mprn = next((b.mpxn for b in self.premises.of_type(DeviceType.GSME) if b.mpxn), "")
+        mpan = next((b.mpxn for b in self.premises.of_type(DeviceType.ESME) if b.mpxn), "")
+        served = {DeviceType.GPF: gas_mprn, DeviceType.PPMID: mpan}
         for board in self.premises.boards:
             if inventory.device(board.eui) is None:
                 variant = _VARIANTS[board.variant.value] if board.variant else ""
-                mpxn = board.mpxn or (gas_mprn if board.type is DeviceType.GPF else "")
+                mpxn = board.mpxn or served.get(board.type, "")
                 inventory.add(Device(board.eui, board.type.value, COMMISSIONED, mpxn,
                                      chf.eui, variant))
         for role, duis_role in USER_ROLES.items():
