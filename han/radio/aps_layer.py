@@ -167,9 +167,11 @@ class ApsLayer(MacLayer):
         out = _Outgoing(destination, header, blocks, secure, on_confirm)
         self._outgoing[(destination, self._aps_counter)] = out
         self._send_block(out)
-        self.fast_poll()              # a sleepy sender polls for the ack and the answer
 
     def _send_block(self, out: _Outgoing) -> None:
+        """Send the current block; a sleepy sender polls for its ack (and, after the
+        last, the answer) from each block on, however many blocks there are."""
+        self.fast_poll()
         out.attempts += 1
         header = out.header
         if len(out.blocks) > 1:
