@@ -12,6 +12,7 @@ from boards.peripherals import VirtualValve
 from boards.simulator import Simulator
 from firmware.core import gas
 from firmware.core.credentials import DeviceCredentials, Role, TrustAnchor, TrustAnchors
+from firmware.core.security import AUTHENTICATION_FAILED
 from firmware.core.zse import Fault, HARDWARE_FAILURE, INVALID_VALUE, to_datetime
 from firmware.esme.engine.utrn import UtrnError, make_utrn, verify_utrn
 from firmware.gsme.gsme import REJECTED_DUPLICATE, REJECTED_INVALID, Gsme, TopUpError
@@ -295,6 +296,13 @@ def test_a_malformed_command_changes_nothing_but_the_security_log(lab):
     assert meter.receive(bytes(data)) == []
     assert meter.store.entries("security")[-1].value["reason"] == "bad_mac"
     assert meter.valve.open and meter.data.get(gas.SUPPLY_STATUS) == gas.SUPPLY_ON
+    # The ZigBee security log has it too: CS10b reads it (log id 4: security).
+    [log] = lab.send(meter, "CS10b", to_server(
+        gas.EVENTS, 0x00, event_control_log_id=gas.SECURITY_EVENT_LOG, event_id=0,
+        start_time=0, end_time=0xFFFFFFFE, number_of_events=0, event_offset=0))
+    events = [(e["log_id"].value, e["event_id"].value)
+              for e in zcl_payload(log)["log_payload"].children]
+    assert events == [(gas.SECURITY_EVENT_LOG, AUTHENTICATION_FAILED)]
 
 
 def test_time_based_debt_is_recovered_daily_and_read_from_the_debt_log(lab):

@@ -248,13 +248,23 @@ def test_transform_matches_rtds_command(tpl, use_case, command, rtds_keys):
         assert _shape(ours.tree) == _shape(want_msg.tree)
     else:
         got = cmd.mac(cmd.apdu, acb_ka, device_ka)
-        assert got == want  # byte for byte, MAC included
+        if tpl.name in RTDS_OTHER_REQUEST:
+            assert _shape(decode(got, rtds_keys).tree) == _shape(want_msg.tree)
+        else:
+            assert got == want  # byte for byte, MAC included
         assert decode(got, rtds_keys).mac == "valid"
+
+
+# Templates whose RTDS command was made from another request: the ECS25a command
+# configures alerts 810D, 810E, 81C4 and 81C5 where the template names 810D, 810E and
+# the polyphase 81B7 (which a single phase meter leaves out): same objects, other bits.
+RTDS_OTHER_REQUEST = frozenset(("ECS25a_6.22_SUCCESS_REQUEST_DUIS.XML",))
 
 
 # Use cases with no RTDS command to check against: checked end to end on the lab's
 # devices instead (tests/test_headend_srv.py).
-NO_RTDS_COMMAND = frozenset(("GCS39", "ECS29b", "ECS35e", "ECS10", "ECS16", "ECS39a"))
+NO_RTDS_COMMAND = frozenset(("GCS39", "ECS29b", "ECS35e", "ECS10", "ECS16", "ECS39a",
+                             "ECS21c", "ECS34", "ECS25a2", "ECS61d", "ECS25r2", "ECS30a"))
 
 
 def test_rtds_pairs_cover_the_supported_use_cases():

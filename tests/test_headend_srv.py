@@ -28,6 +28,8 @@ from conftest import REFERENCE, need
 from boards.board import DeviceType, load_premises
 from firmware.chf.device_log import LogEntry
 from firmware.core.credentials import Role
+from firmware.core.credentials_ops import hold_pending_key
+from firmware.esme.engine.utrn import make_utrn
 from gbcs.build import sign_grouping_header
 from gbcs.message import decode
 from gbcs.usecases import by_id
@@ -37,6 +39,7 @@ from tools.headend.access import (COMMISSIONED, ED, ES, GS, GT, IS, Device, Requ
 from tools.headend.http import HEADEND, create_app
 from tools.lab.hub import DEVICE_TYPE
 from tools.lab.pki import install_code
+from tools.lab.ppmid import device_certificate, gas_top_up_key
 from tools.lab.premises import Lab
 
 TEMPLATES = REFERENCE / "duis-templates"
@@ -97,10 +100,24 @@ SPARE_IHD = bytes.fromhex("02534C00000000F6")
 # Devices the SMI holds besides the lab's: an IHD to add to the comms hub's log (8.11),
 # an HCALCS for the ESME to join (8.7.1).
 SMI_ONLY = {"02-53-4C-00-00-00-00-F7": "IHD", "02-53-4C-00-00-00-00-F8": "HCALCS"}
+_LAB_YEAR = {"StartDateTime": "2026-01-01T00:00:00.00Z",
+             "EndDateTime": "2027-01-01T00:00:00.00Z"}
 _FIELDS = {"8.11-CCS02-chf": {"DeviceID": "02-53-4C-00-00-00-00-F6"},
            "8.11-CCS01-chf": {"DeviceID": "02-53-4C-00-00-00-00-F7"},
            "8.7.1-CS03A1-esme": {"OtherDeviceID": "02-53-4C-00-00-00-00-F8"},
-           "8.7.2-CS03B-esme": {"OtherDeviceID": "02-53-4C-00-00-00-00-04"}}
+           "8.7.2-CS03B-esme": {"OtherDeviceID": "02-53-4C-00-00-00-00-04"},
+           "2.2-CS01b-gsme": {"UTRN": lambda api: _gas_utrn(api)},
+           # Log reads over the lab's year rather than the template's (2014-2015).
+           **{case: _LAB_YEAR for case in ("6.13-CS10b-gsme", "4.4.2-GCS15b-gsme",
+                                           "4.6.1-GCS16a-gsme")}}
+
+
+def _gas_utrn(api: LabApi) -> str:
+    """A UTRN the Supplier issues for the lab's GSME, counted by the lab's time: 10p, so
+    the credit stays below the emergency credit threshold (£1) for GCS06."""
+    gsme = api.lab.gsmes[api.boards["gsme"].eui].gsme
+    return make_utrn(gas_top_up_key(gsme.credentials.ka), gsme.eui, 10,
+                     int(api.lab.sim.now().timestamp()))
 
 
 @dataclass(frozen=True)
@@ -226,7 +243,9 @@ class LabApi:
                       f"<sr:RequestID>{duis.eui_text(party.eui)}:{duis.eui_text(target)}:"
                       f"{counter}</sr:RequestID>", text)
         now = self.lab.sim.now().strftime("%Y-%m-%dT%H:%M:%S.00Z")
-        fields = dict.fromkeys(_NOW_FIELDS, now) | _FIELDS.get(case.id, {})
+        fields = dict.fromkeys(_NOW_FIELDS, now) | {
+            name: value(self) if callable(value) else value
+            for name, value in _FIELDS.get(case.id, {}).items()}
         for name, value in fields.items():
             text = re.sub(fr"<sr:{name}>[^<]*</sr:{name}>", f"<sr:{name}>{value}</sr:{name}>",
                           text)
@@ -326,19 +345,44 @@ def _case(template: str, board: str) -> Case:
 # What a case needs the device to be in first, set up through the DCC as a User would:
 # enabling and arming need credit (credit mode), arming a disabled supply.
 _CREDIT_MODE = "ECS02_1.6_IMMEDIATE_SINGLE_SUCCESS_REQUEST_DUIS.XML"
+_GAS_TOP_UP = "CS01b_2.2_SUCCESS_REQUEST_DUIS.XML"
 _BEFORE = {
     "7.3-ECS44-esme": (_CREDIT_MODE, "ECS43_7.2_SUCCESS_REQUEST_DUIS.XML"),
     "7.1-ECS42-esme": (_CREDIT_MODE,),
+    # The gas meter's logs and configuration hold what the Supplier set or a top-up did.
+    "4.4.5-GCS15e-gsme": (_GAS_TOP_UP,),
+    "6.13-CS10a-gsme": (_GAS_TOP_UP,),
+    "4.4.2-GCS15b-gsme": ("GCS02_1.6_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML",),
+    "6.2.3-GCS21k-gsme": ("GCS25_6.8_SUCCESS_REQUEST_DUIS.XML",),
+    # the network data log holds what a GCS31 run sampled
+    "4.10-GCS18-gsme": ("GCS31_14.1_SUCCESS_REQUEST_DUIS.XML",),
 }
 
 
-# Commands the lab's gas meter firmware does not execute yet (its GBZ handlers for these
-# are still to come): the exchange must still verify end to end, and the meter must
-# refuse them the typed ZCL way (NOT_FOUND or UNSUP_COMMAND in a Default Response),
-# until it executes them.
-_GSME_NOT_YET = frozenset(("GCS16a", "GCS21b", "GCS21k", "GCS20r", "CS10a", "CS10b", "GCS15b",
-                           "GCS15d", "GCS15e"))
+# Gas meter reads the lab cannot yet make find something, so the meter rightly answers
+# NOT_FOUND (the exchange must still verify end to end, refused the typed ZCL way):
+# GCS15d, the Debt3 repayment log (GCS04's payment debt lands in Debt1: the debt register
+# is not taken from the ChangeDebt's DebtAmountType); GCS20r, the event configurations
+# (the meter holds none until GCS20 sets some, and 0x81FF asks for a group); GCS21b's
+# Calendar reads (nothing publishes a gas calendar until the DCC transforms GCS01a).
+_GSME_NOT_YET = frozenset(("GCS15d", "GCS20r", "GCS21b"))
 _ZCL_NOT_FOUND, _ZCL_UNSUP_COMMAND = 0x8B, 0x81
+
+
+# Log reads of several entries (offsets 0, 1, ...) of a meter that has kept only a few:
+# per cluster the newest are found, the older offsets NOT_FOUND (as in the RTDS response).
+_LOG_READS_FOUND_NEWEST = frozenset(("4.4.2-GCS15b-gsme", "4.6.1-GCS16a-gsme"))
+
+
+def _found_per_cluster(msg) -> dict[int, list[bool]]:
+    """Per cluster, in order, whether each component found an entry (False: NOT_FOUND)."""
+    found: dict[int, list[bool]] = {}
+    for comp in (n for n in msg.tree.walk() if n.name == "component"):
+        default = next((n for n in comp.walk() if n.name == "default_response"), None)
+        if default is not None:
+            assert default.get("status").value == _ZCL_NOT_FOUND, default
+        found.setdefault(comp.get("cluster_id").value, []).append(default is None)
+    return found
 
 
 def _zcl_refusals(msg) -> set[int]:
@@ -353,7 +397,33 @@ def _log_spare_ihd(api: LabApi) -> None:
                                             install_code(random.Random(6))))
 
 
-_SETUP = {"8.11-CCS02-chf": _log_spare_ihd}
+def _pending_ds_certificate(api: LabApi) -> None:
+    """CS02d: the ESME holds a DS key pair pending, as CS02c leaves one (here the pair it
+    signs with, so the lab's key store stays right), and the request carries the
+    certificate a device CA issued for it."""
+    eui = api.boards["esme"].eui
+    key = api.lab.pki.devices[eui].ds
+    hold_pending_key(api.lab.esmes[eui].store, "DS", key)
+    der = device_certificate(eui, key.public_key(), "DS", api.operator.ds, serial=0x02D)
+    _FIELDS["6.15.2-CS02d-esme"] = {"DeviceCertificate": base64.b64encode(der).decode()}
+
+
+def _a_gas_day(api: LabApi) -> None:
+    """The lab runs through the next midnight: the gas meter takes its daily snapshot."""
+    now = api.lab.sim.now()
+    api.lab.sim.run_until(dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(),
+                                              now.tzinfo) + dt.timedelta(minutes=1))
+
+
+def _garbled_to_gas_meter(api: LabApi) -> None:
+    """A message that is no GBCS command reaches the gas meter: it discards it and logs
+    it in its security log (which CS10b reads)."""
+    assert api.lab.gsmes[api.boards["gsme"].eui].gsme.receive(b"\xDD\x00garbled") == []
+
+
+_SETUP = {"8.11-CCS02-chf": _log_spare_ihd, "6.13-CS10b-gsme": _garbled_to_gas_meter,
+          "4.6.1-GCS16a-gsme": _a_gas_day,
+          "6.15.2-CS02d-esme": _pending_ds_certificate}
 
 
 # Requests the DCC refuses with a DUIS error (code, HTTP status), nothing sent: a twin
@@ -361,11 +431,13 @@ _SETUP = {"8.11-CCS02-chf": _log_spare_ihd}
 _REFUSED = {"6.20.1-ECS39a-twin": ("E11", 422)}
 
 
-# What a device rightly refuses in the lab: the template's UTRN is not one the lab's gas
-# meter can verify (it has no UTRN key): ConsumerTopUpResponse "rejected, invalid".
-_REJECTED_INVALID_TOP_UP = 0x01
-_DEVICE_REFUSES = {"2.2-CS01b-gsme": ("consumer_top_up_response", "result_type",
-                                      _REJECTED_INVALID_TOP_UP)}
+# What a device rightly refuses in the lab (none at present): (response, field, value).
+_DEVICE_REFUSES: dict[str, tuple[str, str, int]] = {}
+
+
+# ASN.1 responses carry their outcome as a code mmc.succeeded does not read: the
+# node that holds it and the device's success value.
+_ASN1_SUCCESS = {"6.15.2-CS02d-esme": ("update_device_certificate_response_code", 0)}
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
@@ -388,10 +460,18 @@ def test_srv_end_to_end(api: LabApi, case: Case):
         answers = [n.get(field).value for n in msg.tree.walk() if n.name == name]
         assert answers == [value] and not mmc.succeeded(msg)
         return
+    if case.id in _LOG_READS_FOUND_NEWEST:
+        found = _found_per_cluster(msg)
+        assert found and all(f[0] and f == sorted(f, reverse=True)
+                             for f in found.values()), found
+        return
     if case.use_case in _GSME_NOT_YET and not mmc.succeeded(msg):
         assert _zcl_refusals(msg) <= {_ZCL_NOT_FOUND, _ZCL_UNSUP_COMMAND}, case.id
         return
     assert mmc.succeeded(msg), f"{case.id}: the device reports a failure"
+    if case.id in _ASN1_SUCCESS:
+        name, value = _ASN1_SUCCESS[case.id]
+        assert [n.value for n in msg.tree.walk() if n.name == name] == [value], case.id
 
 
 def test_every_supported_srv_of_a_lab_device_has_a_case():

@@ -18,7 +18,8 @@ from typing import Any
 
 from firmware.core.hal import NonVolatileStore
 from firmware.core.zse import (
-    NOT_FOUND, Attributes, Handler, Request, ZclError, response, to_datetime, to_seconds,
+    INVALID_VALUE, NOT_FOUND, Attributes, Handler, Request, ZclError, response, to_datetime,
+    to_seconds,
 )
 
 BASIC, PRICE, METERING, MESSAGING = 0x0000, 0x0700, 0x0702, 0x0703
@@ -283,15 +284,18 @@ class GasData:
         self.set(SITE_ID, request.fields["site_id"])
 
     def _change_debt(self, request: Request) -> None:
-        """Set a debt register (debt label 0-2 -> Debt1-3), absolute or incremental."""
+        """Set a debt register: ZSE's DebtAmountType names it and how (0/1 Debt1,
+        2/3 Debt2, 4/5 Debt3; even absolute, odd incremental)."""
         f = request.fields
+        kind = f.get("debt_amount_type", 0)
+        if not 0 <= kind <= 5:
+            raise ZclError(INVALID_VALUE, f"debt amount type {kind} is none of 0-5")
         if self.deferred(request, f.get("debt_recovery_start_time")):
             return
-        index = self._debt_register(f.get("debt_label") or b"", f.get("debt_recovery_method"))
+        index, incremental = divmod(kind, 2)
         key = DEBT_AMOUNTS[index]
         amount = f["debt_amount"]
-        value = amount if f.get("debt_amount_type", 0) in (0, 2) else self.get(key) + amount
-        self.set(key, max(0, value))
+        self.set(key, max(0, self.get(key) + amount if incremental else amount))
         self.set(ACCUMULATED_DEBT, sum(self.get(k) for k in DEBT_AMOUNTS))
         if index < 2:
             self.set(DEBT_RECOVERY_AMOUNTS[index], max(0, f.get("debt_recovery_amount", 0)))
@@ -299,16 +303,6 @@ class GasData:
             self.set(DEBT3_TOP_UP_PERCENTAGE,
                      min(10000, f.get("debt_recovery_balance_percentage", 0)))
         self.publish(f"debt{index + 1}", request)
-
-    def _debt_register(self, label: bytes, method: int | None) -> int:
-        """Debt1-3 by label (the register that last had it), else payment-based
-        recovery (method 1) is Debt3 and time-based the first free of Debt1, Debt2."""
-        labels = [(self.config(f"debt{i}") or {}).get("debt_label") for i in (1, 2, 3)]
-        if label in labels:
-            return labels.index(label)
-        if method == 1:
-            return 2
-        return 0 if labels[0] is None or labels[1] is not None else 1
 
     def _get_billing_period(self, request: Request) -> list:
         stored = self.config("billing_period")

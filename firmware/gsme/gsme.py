@@ -156,7 +156,11 @@ class Gsme(GbcsDevice):
     # -- alerts -------------------------------------------------------------------------
 
     def _log_rejected(self, verdict: Rejected) -> None:
+        """A discarded command goes to the ZigBee security log too, which CS10b reads
+        (GBCS: failed integrity or authentication checks are security events)."""
         super()._log_rejected(verdict)
+        if verdict.event_code is not None:
+            self.data.log_event(verdict.event_code, security=True)
         if verdict.event_code in ALERTED_EVENTS:
             self.alert_event(verdict.event_code)
 

@@ -1,14 +1,18 @@
 """Commands whose GBCS content is ASN.1 DER (`gbcs.asn1`): the device's join details,
 the gas meter's clock, new key pairs and certificates, unjoining and firmware
-activation, each from the DUIS body's fields.
+activation, each from the DUIS body's fields; and, with them, the comms hub's device
+log backup (CCS07), whose content is DLMS.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as _dt
 from typing import Callable
 
 from gbcs import asn1
+from gbcs.axdr import data_node
 from gbcs.node import Node
 from tools.headend.access import Device
 from tools.headend.context import Context, integer
@@ -73,6 +77,19 @@ def _join_details(ctx: Context) -> Node:
     return asn1.read_device_join_details_command()
 
 
+# The comms hub's device logs: its own (HAN devices) and the GPF's (PPMID, Type 2), each
+# with the backup method (4) that answers with the log's entries and their link keys.
+_CHF_DEVICE_LOGS = (bytes((0, 0, 30, 3, 0, 255)), bytes((0, 0, 30, 3, 1, 255)))
+_DEVICE_LOG_CLASS, _BACKUP = 104, 4
+
+
+def _chf_device_logs(ctx: Context) -> list[tuple]:
+    """CCS07 (8.9 ReadSecurityDetails): back up both of the hub's device logs. The
+    content is DLMS (actions); it sits with CS07, the other device log read."""
+    return [("action", _DEVICE_LOG_CLASS, log, _BACKUP, data_node("", None, "null-data"))
+            for log in _CHF_DEVICE_LOGS]
+
+
 def _gas_clock(ctx: Context) -> Node:
     """GCS28 (6.11, and 8.1.1 commissioning a gas meter): set the clock when the command
     arrives within CurrentDateTime plus TolerancePeriod seconds."""
@@ -97,6 +114,20 @@ def _issue_credentials(ctx: Context) -> Node:
 def _device_certificate(ctx: Context) -> Node:
     """CS02e: return the device's certificate of the usage asked for."""
     return asn1.provide_device_certificate_command(_key_usage(ctx))
+
+
+def _update_device_certificate(ctx: Context) -> Node:
+    """CS02d: install the device certificate the DUIS body carries (base64 DER), issued
+    for the key pair a CS02c left pending on the device."""
+    text = ctx.field("DeviceCertificate")
+    try:
+        der = base64.b64decode("".join(text.split()), validate=True)
+    except binascii.Error:
+        der = b""
+    if not der.startswith(b"\x30"):
+        raise DuisError(None, "DeviceCertificate is not a base64 DER certificate",
+                        _path(ctx, "DeviceCertificate"))
+    return asn1.update_device_certificate_command(der)
 
 
 def _unjoin(ctx: Context) -> Node:
@@ -130,8 +161,9 @@ def _activate_firmware(ctx: Context) -> Node:
     return asn1.activate_firmware_command(image_hash, ctx.counter, when)
 
 
-BUILDERS: dict[str, Callable[[Context], Node]] = {
-    "CS07": _join_details, "GCS28": _gas_clock, "CS02c": _issue_credentials,
+BUILDERS: dict[str, Callable[[Context], Node | list[tuple]]] = {
+    "CS07": _join_details, "CCS07": _chf_device_logs, "GCS28": _gas_clock,
+    "CS02c": _issue_credentials, "CS02d": _update_device_certificate,
     "CS02e": _device_certificate, "CS04B": _unjoin, "CS06": _activate_firmware,
     "CS03A1": _join("CS03A1"), "CS03B": _join("CS03B"),
 }

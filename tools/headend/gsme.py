@@ -415,10 +415,25 @@ def _from_period_start(cluster: int, command_id: int,
     return build
 
 
+_NETWORK_DATA = 2                 # SampleID of the network data log GCS31 starts
+_NETWORK_SAMPLES = 41             # ... and the samples one run of it takes
+_OLDEST = 1                       # EarliestSampleTime: from the log's oldest sample
+
+
+def _network_data(ctx: Context) -> Node:
+    """GCS18: the network data log of the last GCS31 run, all of it (as the RTDS command
+    carries: the request's period does not narrow it)."""
+    log_period(ctx)   # checked, as DUIS asks for it
+    return _components([(_METERING, (0x08, {
+        "sample_id": _NETWORK_DATA, "earliest_sample_time": _OLDEST, "sample_type": 0,
+        "number_of_samples": _NETWORK_SAMPLES}))])
+
+
 def _network_sampling(ctx: Context) -> dict:
     """GCS31: sample the gas consumption every 6 minutes for 4 hours (41 samples), now."""
     return {"issuer_event_id": ctx.issuer_event_id(), "start_sampling_time": 0,
-            "sample_type": 0, "sample_request_interval": 360, "max_number_of_samples": 41}
+            "sample_type": 0, "sample_request_interval": 360,
+            "max_number_of_samples": _NETWORK_SAMPLES}
 
 
 # -- billing calendar (critical) -----------------------------------------------------------------
@@ -454,6 +469,64 @@ def _gas_billing_calendar(ctx: Context) -> Node:
                         block_period_duration_type=kind, tariff_type=_DELIVERED_TARIFF,
                         tariff_resolution_period=_BLOCK_PERIOD_RESOLUTION)
     return gbz_payload([component(_PRICE, billing), component(_PRICE, block)])
+
+
+# -- prices (critical) ----------------------------------------------------------------------------
+
+# ISO 4217 numeric codes of DUIS CurrencyUnits (ECB: the euro).
+_CURRENCIES = {"GBP": 826, "ECB": 978}
+_TOU_SCHEME, _BLOCK_SCHEME = 0x00, 0x10   # TariffTypeChargingScheme (delivered tariff)
+_TIER_BASED, _BLOCK_BASED = 0x01, 0x00    # PriceMatrix sub-payload control
+_KWH = 0x00                               # AmiUnitOfMeasure
+_PRICE_DIGITS = 0x50                      # prices and standing charge in 1/100000 of a unit
+_NO_TIER_BLOCK_MODE = 0xFF                # TierBlockMode: not used
+_THRESHOLD_DIVISOR = 1000                 # block thresholds in Wh, read as kWh
+_TARIFF_ID = 1                            # the DCC's one issuer tariff id per meter
+_MAX_PRICES = 4                           # GBCS: a gas meter has four TOU or block prices
+_PRICE_RANGE = (0, 0xFFFFFFFF)
+
+
+def _gas_prices(ctx: Context) -> Node:
+    """GCS01b: the TOU or block prices and the standing charge, from the request's
+    execution date-time (or at once): the tariff information, then the price matrix
+    (TOU tier ids from 1, block ids from 0). A cancellation names no start time in the
+    tariff information and the last valid time in the price matrix, as the RTDS shows."""
+    base = Field(ctx.request.body, f"Request/Body/{ctx.request.service}").child(
+        "PriceElements").child("GasPriceElements")
+    currency = base.child("CurrencyUnits")
+    if currency.element.text not in _CURRENCIES:
+        raise DuisError(None, f"CurrencyUnits {currency.element.text!r}", currency.path)
+    tou = base.optional("TOUTariff")
+    if tou is not None:
+        prices = [(p.index(1, _MAX_PRICES), p.number(*_PRICE_RANGE))
+                  for p in tou.all("TOUPrice")]
+        scheme, control, tiers, thresholds = _TOU_SCHEME, _TIER_BASED, len(prices), 0
+    else:
+        block = base.child("BlockTariff")
+        prices = [(p.index(1, _MAX_PRICES) - 1, p.number(*_PRICE_RANGE))
+                  for p in block.all("BlockPrice")]
+        scheme, control, tiers = _BLOCK_SCHEME, _BLOCK_BASED, 0
+        thresholds = block.int("NumberOfThresholds", 0, _MAX_PRICES - 1)
+    if not prices or len({n for n, _ in prices}) != len(prices):
+        raise DuisError(None, "no prices, or one index twice", base.path)
+    start = implementation_time(ctx)
+    event = ctx.issuer_event_id()
+    information = zcl_command(
+        _PRICE, 0x04, _SERVER_TO_CLIENT, provider_id=0, issuer_event_id=event,
+        issuer_tariff_id=_TARIFF_ID, start_time=start, tariff_type_charging_scheme=scheme,
+        tariff_label=b"", number_of_price_tiers_in_use=tiers,
+        number_of_block_thresholds_in_use=thresholds, unit_of_measure=_KWH,
+        currency=_CURRENCIES[currency.element.text], price_trailing_digit=_PRICE_DIGITS,
+        standing_charge=base.int("StandingCharge", *_PRICE_RANGE),
+        tier_block_mode=_NO_TIER_BLOCK_MODE, block_threshold_multiplier=1,
+        block_threshold_divisor=_THRESHOLD_DIVISOR)
+    matrix = zcl_command(
+        _PRICE, 0x05, _SERVER_TO_CLIENT, transaction_sequence=1, provider_id=0,
+        issuer_event_id=event, start_time=min(start, _LATEST_UTC),
+        issuer_tariff_id=_TARIFF_ID, command_index=0, number_of_commands=1,
+        sub_payload_control=control,
+        sub_payload=[{"tier_block_id": n, "price": price} for n, price in sorted(prices)])
+    return gbz_payload([component(_PRICE, information), component(_PRICE, matrix)])
 
 
 # -- gas conversion (critical) -------------------------------------------------------------------
@@ -513,7 +586,9 @@ BUILDERS.update({
         "latest_end_time": end, "number_of_debts": _DEBT_RECORDS, "debt_type": _PAYMENT_DEBT}),
     "GCS15e": _from_period_start(_PREPAYMENT, 0x08, lambda end: {
         "latest_end_time": end, "number_of_records": _TOP_UP_RECORDS}),
+    "GCS18": _network_data,
     "GCS31": _gbz_command(_METERING, 0x07, _CLIENT_TO_SERVER, _network_sampling),
+    "GCS01b": _gas_prices,
     "GCS25": _gas_billing_calendar, "GCS25a": _gas_billing_calendar,
 })
 # Commands to the gas meter the ACB sends on the User's behalf.

@@ -2,8 +2,9 @@
 
 Each supported use case has a builder: the COSEM objects GBCS reads, writes or calls for
 it and how the DUIS body's fields fill their values (ESME and comms hub use cases here,
-payment and pricing in `pricing`, the gas meter's in `gsme`, ASN.1 ones (joins,
-credentials, firmware, the gas clock) in `asn1_commands`; what they share in
+payment and pricing in `pricing`, the ESME's alert behaviours in `esme_alerts` and its
+auxiliary load control calendars in `esme_calendars`, the gas meter's in `gsme`, ASN.1
+ones (joins, credentials, firmware, the gas clock) in `asn1_commands`; what they share in
 `context`). Where GBCS lets the SRV decide whether a use case is critical (CS02e ...),
 the DUIS request matrix does. The
 command is a General Signing APDU from the DCC User (originator = the User's EUI,
@@ -30,7 +31,7 @@ from gbcs.dlms import access_request
 from gbcs.errors import GbcsEncodeError
 from gbcs.node import Node, encode
 from gbcs.usecases import UseCase, by_id, for_srv, srvs_for
-from tools.headend import asn1_commands, gsme, pricing
+from tools.headend import asn1_commands, esme_alerts, esme_calendars, gsme, pricing
 from tools.headend.access import Device, RequestMatrix
 from tools.headend.context import (NO_WINDOW, NOT_SPECIFIED, Context, activation_time,
                                    cosem_datetime, flag, integer, log_period, obis,
@@ -141,6 +142,14 @@ _GETS: dict[tuple[str, str], tuple[tuple[int, bytes, int], ...]] = {
         *((1, f'0-0:94.44.0.{n}', 2) for n in (11, 12, 13, 14, 15, 21, 22, 23, 24, 25)),
         (11, '0-0:11.0.3.255', 2), (10, '0-0:12.0.2.255', 2),
         *((70, f'0-{n}:96.3.10.255', 2) for n in range(1, 6))),
+    # no RTDS commands for these two: the objects are the ESME catalogue's. ECS25r2 (the
+    # network operator's behaviours) answers 6.2.10 from a network operator, which
+    # choose_use_case cannot tell (no sender role): it is sent only when asked for.
+    ('ECS61d', ''): _reads(
+        *((1, f'0-0:94.44.0.{n}', 2) for n in range(31, 36))),
+    ('ECS25r2', ''): _reads(
+        (1, '0-33:97.98.15.255', 2), (1, '0-33:97.98.16.255', 2), (1, '0-33:97.98.17.255', 2),
+        (1, '0-33:97.98.18.255', 2),),
     ('CCS04', ''): _reads(
         (104, '0-0:30.3.0.255', 4),),
     ('CCS06', ''): _reads(
@@ -161,6 +170,7 @@ _PROTECTED: dict[str, tuple[str, tuple[tuple[int, str], ...]]] = {
     "ECS21b": ("0-0:43.2.6.255", ((7, "0-0:98.1.8.255"),)),
     "ECS22b": ("0-0:43.2.7.255", ((7, "0-0:99.1.0.255"),)),
     "ECS66": ("0-0:43.2.4.255", ((7, "0-0:99.1.3.255"),)),
+    "ECS21c": ("0-0:43.2.11.255", ((7, "0-0:98.1.10.255"),)),   # no RTDS command
 }
 
 # Logs read buffer-by-range (get-with-selection) over the request's ReadLogPeriod.
@@ -468,6 +478,20 @@ def _export_mpan(ctx: Context) -> list[tuple]:
              data_node("", mpan.encode("ascii"), "octet-string"))]
 
 
+def _power_thresholds(ctx: Context) -> list[tuple]:
+    """ECS34: the instantaneous power thresholds (low / medium, medium / high, in W), the
+    register monitor's thresholds as ECS26f reads them back."""
+    base = f"Request/Body/{ctx.request.service}"
+    low = integer(ctx, "LowMediumPowerThreshold", 0, 0xFFFFFFFF)
+    high = integer(ctx, "MediumHighPowerThreshold", 0, 0xFFFFFFFF)
+    if low > high:
+        raise DuisError(None, f"LowMediumPowerThreshold {low} is above "
+                        f"MediumHighPowerThreshold {high}", f"{base}/LowMediumPowerThreshold")
+    return [("set", 21, obis("0-0:16.0.0.255"), 2, array_node("", [
+        data_node("", low, "double-long-unsigned"),
+        data_node("", high, "double-long-unsigned")]))]
+
+
 def _tamper_state(ctx: Context) -> list[tuple]:
     locked = ctx.field("SupplyTamperState") == "Locked"
     return [("set", 1, obis("0-0:94.44.0.4"), 2, data_node("", 0xFF if locked else 0, "boolean"))]
@@ -697,19 +721,62 @@ def _sub_ghz_configuration(ctx: Context) -> list[tuple]:
 
 def _billing_calendar(ctx: Context) -> list[tuple]:
     """ECS30: the billing calendar's single action schedule: the billing time on a day
-    of every month (any year, month and weekday). Only the monthly calendar has an RTDS
-    command to check it against; the others are refused (E11)."""
+    of every month (any year, month and weekday), checked against the RTDS. Other
+    periodicities are ECS30a's."""
     base = "ElectricityBillingCalendar"
     path = f"Request/Body/{ctx.request.service}/{base}"
     day = ctx.request.body.value(f"{base}/Monthly")
     if day is None:
-        raise DuisError(E11, "only a Monthly electricity billing calendar is supported", path)
+        raise DuisError(E11, "ECS30 takes a Monthly billing calendar (others: ECS30a)", path)
     if not day.isdigit() or not 1 <= int(day) <= 31:
         raise DuisError(None, f"Monthly {day!r} is not a day 1..31", f"{path}/Monthly")
     when = xs_time(ctx.field(f"{base}/BillingTime"), f"{path}/BillingTime")
     date = b"\xff\xff\xff" + bytes((int(day), NOT_SPECIFIED))
     return [("set", 22, obis("0-0:15.0.0.255"), 4, array_node("", [structure_node("", [
         data_node("", when, "octet-string"), data_node("", date, "octet-string")])]))]
+
+
+# ECS30a: how many billing dates a year each periodicity with a start month has.
+_BILLINGS_A_YEAR = {"Quarterly": 4, "SixMonthly": 2, "Yearly": 1}
+
+
+def _billing_calendar_any(ctx: Context) -> list[tuple]:
+    """ECS30a: the billing calendar of any periodicity (0-0:15.2.0), one execution time
+    per billing date pattern: any day (Daily), a day of the week (Weekly, 1 Monday), a
+    day of every month (Monthly), or a day of each billing month from the start month
+    (Quarterly, SixMonthly, Yearly). No RTDS command: the patterns are COSEM dates'
+    wildcards as ECS30's monthly one."""
+    base = "ElectricityBillingCalendar"
+    path = f"Request/Body/{ctx.request.service}/{base}"
+    calendar = ctx.request.body.find(base)
+    if calendar is None:
+        raise DuisError(None, f"missing {base}", path)
+    when = xs_time(ctx.field(f"{base}/BillingTime"), f"{path}/BillingTime")
+    any_ = NOT_SPECIFIED
+    dates: list[bytes] = []
+    for choice in calendar.children:
+        where = f"{path}/{choice.name}"
+        if choice.name == "Daily":
+            dates = [b"\xff\xff" + bytes((any_, any_, any_))]
+        elif choice.name == "Weekly":
+            weekday = integer(ctx, f"{base}/Weekly", 1, 7)
+            dates = [b"\xff\xff" + bytes((any_, any_, weekday))]
+        elif choice.name == "Monthly":
+            day = integer(ctx, f"{base}/Monthly", 1, 28)
+            dates = [b"\xff\xff" + bytes((any_, day, any_))]
+        elif choice.name in _BILLINGS_A_YEAR:
+            day = integer(ctx, f"{base}/{choice.name}/DayOfMonth", 1, 28)
+            start = integer(ctx, f"{base}/{choice.name}/BillingPeriodStartMonth", 1, 12)
+            count = _BILLINGS_A_YEAR[choice.name]
+            months = sorted((start - 1 + n * 12 // count) % 12 + 1 for n in range(count))
+            dates = [b"\xff\xff" + bytes((month, day, any_)) for month in months]
+        elif choice.name != "BillingTime":
+            raise DuisError(None, f"{choice.name} is not a billing periodicity", where)
+    if not dates:
+        raise DuisError(None, "no billing periodicity", path)
+    return [("set", 22, obis("0-0:15.2.0.255"), 4, array_node("", [structure_node("", [
+        data_node("", when, "octet-string"), data_node("", date, "octet-string")])
+        for date in dates]))]
 
 
 _Builder = Callable[[Context], list[tuple]]
@@ -736,8 +803,11 @@ _BUILDERS.update({
     "ECS48": _daily_block_reset, "CCS01": _add_device, "CCS02": _remove_device,
     "ECS29b": _voltage_reset_polyphase,
     "ECS10": _display_message, "ECS16": _supplier_name, "ECS39a": _import_mpan,
-    "DBCH04": _sub_ghz_configuration,
+    "DBCH04": _sub_ghz_configuration, "ECS34": _power_thresholds,
+    "ECS30a": _billing_calendar_any,
 })
+_BUILDERS.update(esme_alerts.BUILDERS)
+_BUILDERS.update(esme_calendars.BUILDERS)
 _BUILDERS.update(pricing.BUILDERS)
 _BUILDERS.update(gsme.BUILDERS)
 _BUILDERS.update(asn1_commands.BUILDERS)
@@ -749,6 +819,11 @@ def choose_use_case(req: ServiceRequest, device: Device) -> str | None:
     body = req.body
     if device.device_type == "GSME":
         return _gsme_use_case(req)
+    if req.srv == "6.8" and device.device_type == "ESME":
+        return "ECS30" if body.find("ElectricityBillingCalendar/Monthly") is not None \
+            else "ECS30a"
+    if req.srv == "6.22" and device.device_type == "ESME":
+        return esme_alerts.use_case(body)
     if req.srv == "6.13":
         logs = _CHF_EVENT_LOGS if device.device_type == "CHF" else _ESME_EVENT_LOGS
         return logs.get(body.value("LogToRead") or "")
@@ -773,6 +848,9 @@ def choose_use_case(req: ServiceRequest, device: Device) -> str | None:
         return "ECS29b" if poly else "ECS29a"
     if req.srv == "8.11":
         return {"Add": "CCS01", "Remove": "CCS02"}.get(body.value("RequestType") or "")
+    if req.srv == "8.9" and device.device_type == "CHF" and \
+            body.find("ReadSecurityDetails") is not None:
+        return "CCS07"                  # the device logs with their link keys
     candidates = [uc.use_case for uc in _use_cases_for(req.srv, device.device_type)]
     return candidates[0] if candidates else None
 

@@ -105,10 +105,14 @@ def build_gsme(board: Board, credentials: DeviceCredentials, anchors: TrustAncho
                time_source: TimeSource | None = None) -> GsmeBoard:
     """The GSME of `board`, resuming from `store`; its syncs go nowhere until the lab
     sets `gsme.on_sync`. `time_source` is the HAN's time (the hub's ZCL Time), which
-    GCS28 sets the meter's clock from."""
+    GCS28 sets the meter's clock from. It checks UTRNs with the gas top-up key the lab
+    derives for it, so the Supplier's (CS01b, via the DCC) and the PPMID's verify."""
+    # Imported here: tools.lab.ppmid imports the HAN, which imports this module.
+    from tools.lab.ppmid import gas_top_up_key, utrn_verifier
     valve, battery = VirtualValve(sim), VirtualBattery(sim)
     load = BoardGasLoad(board.load or DEFAULT_GAS_LOAD)
     gsme = Gsme(credentials, anchors, store, sim, valve, battery=battery, load=load,
+                verify_utrn=utrn_verifier(gas_top_up_key(credentials.ka), credentials.eui),
                 time_source=time_source)
     load.gsme = gsme
     return GsmeBoard(board, gsme, valve, battery)
