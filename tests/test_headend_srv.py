@@ -109,7 +109,7 @@ _FIELDS = {"8.11-CCS02-chf": {"DeviceID": "02-53-4C-00-00-00-00-F6"},
            "2.2-CS01b-gsme": {"UTRN": lambda api: _gas_utrn(api)},
            # Log reads over the lab's year rather than the template's (2014-2015).
            **{case: _LAB_YEAR for case in ("6.13-CS10b-gsme", "4.4.2-GCS15b-gsme",
-                                           "4.6.1-GCS16a-gsme")}}
+                                           "4.6.1-GCS16a-gsme", "4.4.4-GCS15d-gsme")}}
 
 
 def _gas_utrn(api: LabApi) -> str:
@@ -353,6 +353,8 @@ _BEFORE = {
     "4.4.5-GCS15e-gsme": (_GAS_TOP_UP,),
     "6.13-CS10a-gsme": (_GAS_TOP_UP,),
     "4.4.2-GCS15b-gsme": ("GCS02_1.6_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML",),
+    # a Debt3 set (GCS04) then repaid from a top-up: the Debt3 repayment log has entries
+    "4.4.4-GCS15d-gsme": ("GCS04_2.3_SUCCESS_REQUEST_DUIS.XML", _GAS_TOP_UP),
     "6.2.3-GCS21k-gsme": ("GCS25_6.8_SUCCESS_REQUEST_DUIS.XML",),
     # the network data log holds what a GCS31 run sampled
     "4.10-GCS18-gsme": ("GCS31_14.1_SUCCESS_REQUEST_DUIS.XML",),
@@ -361,11 +363,10 @@ _BEFORE = {
 
 # Gas meter reads the lab cannot yet make find something, so the meter rightly answers
 # NOT_FOUND (the exchange must still verify end to end, refused the typed ZCL way):
-# GCS15d, the Debt3 repayment log (GCS04's payment debt lands in Debt1: the debt register
-# is not taken from the ChangeDebt's DebtAmountType); GCS20r, the event configurations
+# GCS20r, the event configurations
 # (the meter holds none until GCS20 sets some, and 0x81FF asks for a group); GCS21b's
 # Calendar reads (nothing publishes a gas calendar until the DCC transforms GCS01a).
-_GSME_NOT_YET = frozenset(("GCS15d", "GCS20r", "GCS21b"))
+_GSME_NOT_YET = frozenset(("GCS20r", "GCS21b"))
 _ZCL_NOT_FOUND, _ZCL_UNSUP_COMMAND = 0x8B, 0x81
 
 
