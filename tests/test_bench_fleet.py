@@ -45,16 +45,21 @@ def test_a_replayed_command_is_refused_and_changes_nothing_but_the_log(fleet):
     fleet.send(esme)                       # the next counter still goes through
 
 
-def test_a_command_with_a_broken_mac_is_refused(fleet):
-    esme = next(iter(fleet.premises))
-    premises = fleet.premises[esme]
-    request = fleet.request(esme)
+def _command_sent(fleet, esme: bytes) -> list[bytes]:
+    """What the DCC puts on the WAN for one read of `esme`, kept from the hub."""
     sent: list[bytes] = []
     wan, fleet.dcc.wan = fleet.dcc.wan, lambda recipient, message: sent.append(message)
     try:
-        fleet.dcc.submit(request, fleet.supplier)
+        fleet.dcc.submit(fleet.request(esme), fleet.supplier)
     finally:
         fleet.dcc.wan = wan
+    return sent
+
+
+def test_a_command_with_a_broken_mac_is_refused(fleet):
+    esme = next(iter(fleet.premises))
+    premises = fleet.premises[esme]
+    sent = _command_sent(fleet, esme)
     tampered = sent[0][:-1] + bytes([sent[0][-1] ^ 1])
     assert premises.chf.deliver(tampered) == [] and not fleet.responses
     assert premises.esme.receive(tampered) == []
@@ -66,13 +71,7 @@ def test_the_chf_routes_by_header_and_the_meter_refuses_a_bad_content(fleet):
     logs a malformed one as an integrity failure; the CHF logs nothing."""
     esme = next(iter(fleet.premises))
     premises = fleet.premises[esme]
-    request = fleet.request(esme)
-    sent: list[bytes] = []
-    wan, fleet.dcc.wan = fleet.dcc.wan, lambda recipient, message: sent.append(message)
-    try:
-        fleet.dcc.submit(request, fleet.supplier)
-    finally:
-        fleet.dcc.wan = wan
+    sent = _command_sent(fleet, esme)
     h = peek_header(sent[0])
     at = h.content_start                # the DLMS Access-Request tag
     broken = sent[0][:at] + b"\xFF" + sent[0][at + 1:]

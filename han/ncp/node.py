@@ -76,12 +76,9 @@ class NcpNode(Node):
         """The next outgoing APS security frame counter."""
         return self._aps_tx
 
-    def _on_aps_data(self, source: int, source_ieee: int | None, frame: ApsFrame,
-                     lqi: int) -> None:
+    def _on_aps_message(self, source: int, source_ieee: int | None, frame: ApsFrame,
+                        payload: bytes, lqi: int) -> None:
         header = frame.header
-        payload = self._aps_payload(source, frame)
-        if payload is None:
-            return
         incoming = Incoming(
             source, self.addresses.get(source, source_ieee), header.delivery_mode,
             header.group_address, header.aps_counter, header.source_endpoint or 0,
@@ -91,7 +88,7 @@ class NcpNode(Node):
                 header.cluster_id in (DEVICE_ANNCE, MATCH_DESC_REQ)
                 or (header.cluster_id or 0) & 0x8000 and payload
                 and payload[0] in self._zdo_waiting):
-            super()._on_aps_data(source, source_ieee, frame, lqi)
+            super()._on_aps_message(source, source_ieee, frame, payload, lqi)
         elif header.destination_endpoint == ZDO_ENDPOINT:
             self.answer_zdo(source, incoming.cluster_id, incoming.profile_id, payload)
         self.on_incoming(incoming)

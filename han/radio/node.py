@@ -626,20 +626,20 @@ class Node(ZdoLayer):
                              self.eui64, extended_nonce=True)
         self._nwk_send(destination, aps, secure=nwk_security)
 
-    def _aps_payload(self, source: int, frame: ApsFrame) -> bytes | None:
-        """The frame's payload, or the whole message once its last fragment is in
-        (None while fragments are missing)."""
-        extended = frame.header.extended_header
-        if extended is not None and extended.fragmentation != Fragmentation.NONE:
-            return self._reassemble(source, frame.header, frame.payload)
-        return frame.payload
-
     def _on_aps_data(self, source: int, source_ieee: int | None, frame: ApsFrame,
                      lqi: int) -> None:
+        """A data frame: its message (once the last fragment is in) to `_on_aps_message`."""
+        payload = frame.payload
+        extended = frame.header.extended_header
+        if extended is not None and extended.fragmentation != Fragmentation.NONE:
+            payload = self._reassemble(source, frame.header, payload)
+        if payload is not None:
+            self._on_aps_message(source, source_ieee, frame, payload, lqi)
+
+    def _on_aps_message(self, source: int, source_ieee: int | None, frame: ApsFrame,
+                        payload: bytes, lqi: int) -> None:
+        """A whole APS message: to ZDO or to its endpoint's cluster handler."""
         header = frame.header
-        payload = self._aps_payload(source, frame)
-        if payload is None:
-            return
         indication = ApsIndication(source, self.addresses.get(source, source_ieee),
                                    header.source_endpoint, header.destination_endpoint,
                                    header.cluster_id, header.profile_id, payload,

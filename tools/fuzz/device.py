@@ -142,7 +142,8 @@ class DeviceTarget:
             raise DeviceFuzzError(f"cannot set up the device campaign: {err}") from None
         self.replay = conformance.Replay(self.parties)
         self.subjects = self._build(cases)
-        self._touched = {s.kind for s in self.subjects}  # reset before the first input
+        self._by_kind = {s.kind: s for s in self.subjects}
+        self._touched = set(self._by_kind)  # reset before the first input
         if not self.subjects:
             raise DeviceFuzzError(f"{rtds}: no RTDS command for any emulated device")
 
@@ -346,10 +347,6 @@ class DeviceTarget:
 
     def _subject(self, data: bytes) -> Subject:
         return self.subjects[(data[0] if data else 0) % len(self.subjects)]
-
-    @property
-    def _by_kind(self) -> dict[str, Subject]:
-        return {s.kind: s for s in self.subjects}
 
     def _remac(self, message: bytes, subject: Subject) -> bytes:
         """The message with a MAC the device accepts (when it decodes far enough)."""
