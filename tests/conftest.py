@@ -22,5 +22,11 @@ def need(path: Path) -> Path:
     return path
 
 
+@pytest.fixture
+def duis_matrix() -> Path:
+    """The DUIS request matrix every emulated DCC (and so every lab) loads."""
+    return need(REFERENCE / "duis-request-matrix.json")
+
+
 def rtds_files() -> list[Path]:
     return sorted(RTDS.glob("*/*.HEX")) if RTDS.exists() else []

@@ -12,7 +12,7 @@ from firmware.core.security import INTEGRITY_FAILED, MALFORMED
 from gbcs.content import CRA_RESPONSE
 from gbcs.keystore import Keystore
 from gbcs.message import VALID, decode, peek_header
-from tests.conftest import KEYSTORE, need, rtds_files
+from tests.conftest import KEYSTORE, REFERENCE, need, rtds_files
 from tools.bench import fleet as bench
 from tools.cli import main
 from tools.headend import mmc
@@ -20,6 +20,7 @@ from tools.headend import mmc
 
 @pytest.fixture(scope="module")
 def fleet() -> bench.Fleet:
+    need(REFERENCE / "duis-request-matrix.json")
     return bench.build(3)
 
 
@@ -101,6 +102,7 @@ def test_the_dcc_finds_each_response_payload_where_a_walk_finds_it():
             assert mmc._dlms(msg) is dlms and mmc._gbz(msg) is gbz, path.name
 
 
+@pytest.mark.usefixtures("duis_matrix")
 def test_run_reports_its_figures_and_goals():
     result = bench.run(premises=3, requests=6)
     assert result["premises"] == 3 and result["requests"] == 6
@@ -117,6 +119,7 @@ def test_bad_counts_are_refused():
     assert main(["bench", "fleet", "--premises", "0"]) == 2
 
 
+@pytest.mark.usefixtures("duis_matrix")
 def test_cli_json(capsys):
     rc = main(["bench", "fleet", "--premises", "2", "--requests", "4", "--json"])
     result = json.loads(capsys.readouterr().out)

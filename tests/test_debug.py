@@ -30,6 +30,7 @@ def small_premises(tmp_path, before: str = "[boards.gsme]"):
     return path
 
 
+@pytest.mark.usefixtures("duis_matrix")
 def test_acceptance_credit_runs_out_before_seven_days(tmp_path, capsys) -> None:
     """The script as written, on the default premises without its PPMID and IHD (their
     ZSE reads every few seconds make the default premises ~30 times slower to run, and
@@ -51,6 +52,7 @@ def test_acceptance_credit_runs_out_before_seven_days(tmp_path, capsys) -> None:
     assert out[-2].startswith("stopped at ") and out[-1] == "esme.supply_state = disabled"
 
 
+@pytest.mark.usefixtures("duis_matrix")
 def test_bad_commands_are_typed_errors(tmp_path) -> None:
     lines: list[str] = []
     session = Session(small_premises(tmp_path), emit=lines.append)
@@ -82,6 +84,7 @@ def test_bad_commands_are_typed_errors(tmp_path) -> None:
         session.close()
 
 
+@pytest.mark.usefixtures("duis_matrix")
 def test_script_exit_status(tmp_path, capsys) -> None:
     script = tmp_path / "s.txt"
     script.write_text("# a comment\nprint esme.supply_state\nfly away\nprint time\n")
@@ -114,6 +117,7 @@ def test_send_client_request_is_valid_duis_and_answer_prints_as_tree() -> None:
     assert "      GBCSPayload: 3QA=" in lines
 
 
+@pytest.mark.usefixtures("duis_matrix")
 def test_state_folder_resumes_the_premises(tmp_path, capsys) -> None:
     script = tmp_path / "s.txt"
     script.write_text("run 2h\nprint esme.active_import_wh\n")
@@ -129,6 +133,7 @@ def test_state_folder_resumes_the_premises(tmp_path, capsys) -> None:
     assert len(reads) == 2 and int(reads[1].split()[-1]) > 0
 
 
+@pytest.mark.usefixtures("duis_matrix")
 def test_prompt_completes_commands_kinds_fields_and_snapshots(tmp_path) -> None:
     from tools.debug.console import completions
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.usefixtures("duis_matrix")   # the example runs a lab
+
 DOC = Path(__file__).resolve().parent.parent / "docs" / "debugger.md"
 
 

@@ -12,6 +12,8 @@ import pytest
 from boards.board import DEFAULT_PREMISES
 from tools.debug.session import DebugError, Session
 
+pytestmark = pytest.mark.usefixtures("duis_matrix")   # every test runs a lab
+
 
 def premises(tmp_path: Path, *, gas: bool = False) -> Path:
     """The default premises cut before the GSME (or, with `gas`, before the PPMID)."""

@@ -133,6 +133,7 @@ def test_dongle_info_reports_the_stick_and_what_it_supports(stick: int, capsys) 
     assert info["se_certificates"] == []          # CBKE runs in software on this one
 
 
+@pytest.mark.usefixtures("duis_matrix")
 def test_hub_on_the_stick_admits_install_code_joins_serves_metering_and_recovers(
         stick: int) -> None:
     events: list[tuple[str, str]] = []
@@ -187,6 +188,7 @@ def test_hub_on_the_stick_admits_install_code_joins_serves_metering_and_recovers
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("duis_matrix")
 def test_demo_tour_runs_over_the_emulated_stick(stick: int) -> None:
     """The issue's acceptance: the --demo tour over `ncp serve --medium udp` exits 0."""
     result = subprocess.run(

@@ -79,6 +79,7 @@ def small_corpus(tmp_path_factory) -> Path:
 
 def test_short_campaign_finds_no_crash(tmp_path):
     """About 2 s: a fixed number of inputs, so a slow machine cannot make it flake."""
+    need(RTDS)                    # the corpus the figures below count on
     result = run_codec(120, 7, None, max_inputs=3000, findings_dir=tmp_path)
     assert result["crashes"] == 0, result["findings"]
     assert result["invariant_violations"] == 0, result["findings"]

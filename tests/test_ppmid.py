@@ -29,6 +29,7 @@ from gbcs.message import decode
 from han.zcl.frame import cluster_command, decode_frame
 from tools.lab.ppmid import device_certificate, gas_top_up_key, utrn_verifier
 from tools.lab.premises import Lab
+from tests.conftest import REFERENCE, need
 
 START = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
 SUPPLIER = bytes.fromhex("02534CA000000002")
@@ -246,6 +247,7 @@ def test_screen_alerts():
 
 @pytest.fixture(scope="module")
 def lab():
+    need(REFERENCE / "duis-request-matrix.json")
     events: list[tuple[str, str]] = []
     lab = Lab(load_premises(DEFAULT_PREMISES), start=START, seed=5,
               report=lambda kind, text: events.append((kind, text)))
